@@ -1,0 +1,1 @@
+"""Downscaling methods: the recurrent generator, baselines, and the model registry."""

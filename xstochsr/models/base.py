@@ -1,0 +1,225 @@
+"""What every downscaling method looks like to :func:`xstochsr.downscale`.
+
+A :class:`Downscaler` receives plain float32 arrays in its own physical units, already
+checked and NaN-filled by the caller, and returns an ensemble in the same units:
+
+    x (B, T, H, W)  ->  y (M, B, T, H*f, W*f)
+
+where B is a batch of independent sequences, T time steps, H x W the coarse grid, f
+the factor and M the members asked for. Stateful methods (the recurrent generator)
+also take and return an opaque ``state`` so that a long series can be processed in
+time chunks with results identical to one pass.
+
+Random numbers are *counter-based*: the noise for member ``m`` of sequence ``b`` at
+time ``t`` depends only on ``(seed, m, b, t)`` (:func:`member_rng`), never on how the
+work is split into batches or time chunks. That is what makes ``seed`` reproducible,
+member k regenerable alone and chunked runs equal to unchunked ones.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelCardError, UnsupportedFactorError
+
+__all__ = ["ModelCard", "Downscaler", "member_rng", "NOISE", "INIT_NOISE"]
+
+#: ``stream`` values for :func:`member_rng`.
+NOISE, INIT_NOISE, AUX = 0, 1, 2
+
+
+def member_rng(seed: int, member: int, batch: int, t: int, stream: int = NOISE) -> np.random.Generator:
+    """A numpy Generator for one (member, sequence, time step, stream).
+
+    Parameters
+    ----------
+    seed : int
+        The user's seed (non-negative).
+    member, batch, t : int
+        Member index, global sequence index and global time index.
+    stream : int
+        Separates independent uses at the same (m, b, t): :data:`NOISE` for per-frame
+        noise, :data:`INIT_NOISE` for the recurrent state's initial noise, :data:`AUX`
+        for anything else.
+
+    Returns
+    -------
+    numpy.random.Generator
+        Seeded with ``SeedSequence(seed, spawn_key=(member, batch, t, stream))``.
+    """
+    ss = np.random.SeedSequence(int(seed), spawn_key=(int(member), int(batch), int(t), int(stream)))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+@dataclasses.dataclass
+class ModelCard:
+    """Everything needed to use a model correctly, stored as JSON beside its weights.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (e.g. ``"rain-x8"``) or a free label.
+    kind : str
+        ``"generator"`` (the recurrent GAN or its deterministic twin) or a baseline
+        kind (``"interpolation"``, ``"rainfarm"``).
+    factor : int or None
+        The factor the model was built for; None if any factor works.
+    variable : str
+        Short name of the field (``"rain_rate"``).
+    standard_name : str or None
+        CF standard name of what the model represents.
+    units : str or None
+        Units the model works in (CF string, e.g. ``"mm h-1"``); None for unit-agnostic
+        methods (interpolation).
+    transform : dict
+        Input/output transform and normalisation (see ``models.transforms``).
+    architecture : dict
+        Constructor arguments of the network (``GeneratorConfig`` as a dict).
+    native_grid_spacing : dict or None
+        ``{"value": 2000.0, "units": "m"}`` of the coarse input it was trained on.
+    training : dict
+        Training data, period, patch sizes, steps, hardware, time, config.
+    scores : dict
+        Held-out scores (and the baselines' on the same cases).
+    description, license, citation : str
+    package_version : str
+        xstochsr version that wrote the card.
+    """
+
+    name: str
+    kind: str = "generator"
+    factor: int | None = None
+    variable: str = "field"
+    standard_name: str | None = None
+    units: str | None = None
+    transform: dict = dataclasses.field(default_factory=lambda: {"kind": "identity"})
+    architecture: dict = dataclasses.field(default_factory=dict)
+    native_grid_spacing: dict | None = None
+    training: dict = dataclasses.field(default_factory=dict)
+    scores: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+    license: str = ""
+    citation: str = ""
+    package_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, JSON-serialisable."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """JSON text, keys sorted for stable hashes."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=_json_default)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelCard:
+        """Build from a dict, rejecting unknown or missing required fields."""
+        if not isinstance(d, dict):
+            raise ModelCardError(f"A model card must be a JSON object, got {type(d).__name__}.")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ModelCardError(
+                f"Model card has unknown fields {sorted(unknown)}; it may come from a newer "
+                "xstochsr. Upgrade xstochsr or remove those fields."
+            )
+        if "name" not in d:
+            raise ModelCardError("Model card has no 'name'.")
+        return cls(**d)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"Not JSON-serialisable: {type(o).__name__}")
+
+
+class Downscaler(abc.ABC):
+    """A downscaling method that :func:`xstochsr.downscale` can run.
+
+    Subclasses set :attr:`card`, :attr:`stochastic`, :attr:`stateful` and implement
+    :meth:`run`.
+    """
+
+    card: ModelCard
+    #: Whether members differ (False for interpolation and the deterministic network).
+    stochastic: bool = True
+    #: Whether :meth:`run` carries a state across time chunks.
+    stateful: bool = False
+    #: Fewest coarse cells along X and Y the method needs.
+    min_size: int = 2
+
+    @property
+    def name(self) -> str:
+        """The model's name (from its card)."""
+        return self.card.name
+
+    def supports_factor(self, factor: int) -> bool:
+        """Whether ``factor`` can be used. Default: the card's factor, or any >= 2."""
+        if self.card.factor is None:
+            return int(factor) >= 2
+        return int(factor) == int(self.card.factor)
+
+    def check_factor(self, factor: int) -> None:
+        """Raise :class:`UnsupportedFactorError` if ``factor`` is not supported."""
+        if not self.supports_factor(factor):
+            supported = self.card.factor if self.card.factor is not None else "any integer >= 2"
+            raise UnsupportedFactorError(
+                f"Model {self.name!r} downscales by a factor of {supported}, not {factor}. "
+                f"Use factor={self.card.factor} or choose another model "
+                "(xstochsr.list_models())."
+            )
+
+    @abc.abstractmethod
+    def run(
+        self,
+        x: np.ndarray,
+        *,
+        factor: int,
+        members: Sequence[int],
+        seed: int,
+        t0: int = 0,
+        batch_offset: int = 0,
+        state: Any = None,
+        device: str = "cpu",
+    ) -> tuple[np.ndarray, Any]:
+        """Downscale a chunk of sequences.
+
+        Parameters
+        ----------
+        x : ndarray, shape (B, T, H, W), float32
+            Coarse sequences in the model's units, finite.
+        factor : int
+            Downscaling factor f.
+        members : sequence of int
+            Member indices to produce (M of them); member m's noise depends on m only.
+        seed : int
+            Base seed.
+        t0 : int
+            Global time index of ``x[:, 0]`` (for counter-based noise).
+        batch_offset : int
+            Global sequence index of ``x[0]``.
+        state : object, optional
+            State returned by the previous call on the preceding time chunk of the same
+            sequences and members; None starts fresh.
+        device : str
+            Torch device for network methods; ignored by numpy methods.
+
+        Returns
+        -------
+        y : ndarray, shape (M, B, T, H*f, W*f), float32
+        state : object
+            Pass to the next call for the following time chunk (None if stateless).
+        """
+
+    def __repr__(self) -> str:
+        c = self.card
+        return (f"<{type(self).__name__} {c.name!r}: {c.variable} [{c.units}] "
+                f"x{c.factor if c.factor else 'any'}>")

@@ -1,0 +1,225 @@
+"""The recurrent stochastic generator of Leinonen, Nerini & Berne (2021).
+
+One coarse sequence plus noise -> one fine sequence; independent noise draws give the
+members of an ensemble. The network is fully convolutional (reflection padding) and
+recurrent (a convolutional GRU carries a state through time), so it runs on any
+domain of at least 2 x 2 coarse cells and any number of steps, in time chunks whose
+results equal one pass.
+
+Shapes: B sequences, T steps, C channels, H x W coarse cells, f = ``factor``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ModelCardError, UnsupportedFactorError
+from .blocks import ConvGRUCell, ReflectConv, ResBlock, Upsample2x, activation
+
+__all__ = ["GeneratorConfig", "Generator", "SUPPORTED_FACTORS"]
+
+SUPPORTED_FACTORS = (2, 4, 8, 16)
+
+
+@dataclasses.dataclass
+class GeneratorConfig:
+    """Constructor arguments of :class:`Generator`, kept as JSON in a model card.
+
+    The defaults are the paper's network at factor 8 (three doublings); ``small()``
+    gives a CPU-sized one. Same class either way.
+
+    Attributes
+    ----------
+    factor : int
+        Downscaling factor, a power of two from 2 to 16.
+    in_channels, out_channels : int
+        Channels of the coarse input and of the fine output.
+    width : int
+        Channels of the coarse-resolution stream and of the GRU state (256 in the paper).
+    noise_channels : int
+        Noise channels joined to each frame and to the initial state (8 in the paper);
+        0 gives a deterministic network (the "Det. RCNN" baseline).
+    encoder_blocks : int
+        Residual blocks per frame before the GRU (3).
+    init_blocks : int
+        Residual blocks making the initial GRU state (3).
+    upsample_widths : list of int or None
+        Channels after each x2 upsampling, one entry per doubling; None derives
+        ``width, width/2, ...`` (paper: 256, 128, 64, 32 for factor 16).
+    output_activation : str
+        ``"sigmoid"`` for outputs scaled to [0, 1] (the paper's transforms) or ``"none"``.
+    """
+
+    factor: int = 8
+    in_channels: int = 1
+    out_channels: int = 1
+    width: int = 256
+    noise_channels: int = 8
+    encoder_blocks: int = 3
+    init_blocks: int = 3
+    upsample_widths: list[int] | None = None
+    output_activation: str = "sigmoid"
+
+    def __post_init__(self) -> None:
+        if self.factor not in SUPPORTED_FACTORS:
+            raise UnsupportedFactorError(
+                f"The generator supports factors {SUPPORTED_FACTORS} (powers of two), not "
+                f"{self.factor}. Pick one of those; for other ratios, downscale by the next "
+                "power of two and regrid (target_grid=...)."
+            )
+        if self.noise_channels < 0 or self.noise_channels >= self.width:
+            raise ModelCardError(
+                f"noise_channels must be in [0, width); got {self.noise_channels} with "
+                f"width {self.width}."
+            )
+        n = self.n_doublings
+        if self.upsample_widths is None:
+            self.upsample_widths = [max(self.width // 2**i, 8) for i in range(n)]
+        self.upsample_widths = [int(w) for w in self.upsample_widths]
+        if len(self.upsample_widths) != n:
+            raise ModelCardError(
+                f"upsample_widths needs {n} entries for factor {self.factor}, got "
+                f"{len(self.upsample_widths)}."
+            )
+
+    @property
+    def n_doublings(self) -> int:
+        """Number of x2 upsamplings, log2(factor)."""
+        return int(round(math.log2(self.factor)))
+
+    @classmethod
+    def small(cls, factor: int = 8, **kw: Any) -> GeneratorConfig:
+        """A CPU-sized network (about 0.7 M parameters at factor 8)."""
+        base = dict(width=64, noise_channels=8, encoder_blocks=2, init_blocks=2)
+        base.update(kw)
+        return cls(factor=factor, **base)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict of the constructor arguments."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
+        """Rebuild from :meth:`to_dict` output, rejecting unknown keys."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ModelCardError(
+                f"Unknown generator settings {sorted(unknown)} in the model card; it may "
+                "come from a newer xstochsr: upgrade."
+            )
+        return cls(**d)
+
+
+class Generator(nn.Module):
+    """Recurrent stochastic generator (Leinonen et al. 2021, Fig. 2).
+
+    Per frame: a 3x3 convolution of the coarse input to ``width - noise_channels``
+    channels joined with fresh noise, ``encoder_blocks`` residual blocks, a ConvGRU
+    step, then a residual block and ``log2(factor)`` times [bilinear x2 ->
+    residual block (LeakyReLU 0.2)], and a final 3x3 convolution. The GRU's initial
+    state comes from the first frame joined with its own noise, through
+    ``init_blocks`` residual blocks.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        Sizes; ``GeneratorConfig()`` is the paper's network.
+
+    Shapes
+    ------
+    x : ``(B, T, in_channels, H, W)``
+    noise : ``(B, T, noise_channels, H, W)``
+    init_noise : ``(B, noise_channels, H, W)``
+    h : ``(B, width, H, W)``
+    output : ``(B, T, out_channels, f * H, f * W)``
+    """
+
+    def __init__(self, config: GeneratorConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or GeneratorConfig()
+        w, nz = cfg.width, cfg.noise_channels
+
+        self.init_stem = ReflectConv(cfg.in_channels, w - nz, 3)
+        self.init_blocks = nn.Sequential(*[ResBlock(w, w, "relu") for _ in range(cfg.init_blocks)])
+        self.frame_stem = ReflectConv(cfg.in_channels, w - nz, 3)
+        self.frame_blocks = nn.Sequential(
+            *[ResBlock(w, w, "relu") for _ in range(cfg.encoder_blocks)]
+        )
+        self.gru = ConvGRUCell(w, w)
+        dec: list[nn.Module] = [ResBlock(w, w, "leaky")]
+        cin = w
+        for cout in cfg.upsample_widths:
+            dec += [Upsample2x(), ResBlock(cin, cout, "leaky")]
+            cin = cout
+        self.decoder = nn.Sequential(*dec)
+        self.head = ReflectConv(cin, cfg.out_channels, 3)
+        self.out_act = nn.Sigmoid() if cfg.output_activation == "sigmoid" else activation("none")
+
+    @property
+    def factor(self) -> int:
+        """Downscaling factor."""
+        return self.config.factor
+
+    def _join(self, feat: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        if self.config.noise_channels == 0:
+            return feat
+        if noise is None:
+            raise ValueError("This generator needs noise (noise_channels > 0).")
+        return torch.cat([feat, noise], dim=1)
+
+    def initial_state(self, x0: torch.Tensor, init_noise: torch.Tensor | None) -> torch.Tensor:
+        """GRU state from the first frame ``(B, C, H, W)`` -> ``(B, width, H, W)``."""
+        return self.init_blocks(self._join(self.init_stem(x0), init_noise))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        h: torch.Tensor | None = None,
+        init_noise: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generate a fine sequence.
+
+        Parameters
+        ----------
+        x : Tensor ``(B, T, C, H, W)``
+            Coarse input, transformed/normalised.
+        noise : Tensor ``(B, T, noise_channels, H, W)``, optional
+            Per-frame noise (None only when ``noise_channels == 0``).
+        h : Tensor ``(B, width, H, W)``, optional
+            GRU state carried from the previous chunk; None initialises it from
+            ``x[:, 0]`` and ``init_noise``.
+        init_noise : Tensor ``(B, noise_channels, H, W)``, optional
+            Noise for the initial state (used only when ``h`` is None).
+
+        Returns
+        -------
+        y : Tensor ``(B, T, out_channels, f*H, f*W)``
+        h : Tensor ``(B, width, H, W)``, the state after the last frame.
+
+        Notes
+        -----
+        The encoder and decoder run over all ``B * T`` frames at once; only the GRU
+        loops over time. For bit-identical results independent of how a sequence is
+        split into chunks, call with one frame at a time (as inference does).
+        """
+        b, t, c, hh, ww = x.shape
+        if h is None:
+            h = self.initial_state(x[:, 0], init_noise)
+        frames = x.reshape(b * t, c, hh, ww)
+        nz = None if noise is None else noise.reshape(b * t, -1, hh, ww)
+        feat = self.frame_blocks(self._join(self.frame_stem(frames), nz))
+        feat = feat.reshape(b, t, -1, hh, ww)
+        states = []
+        for i in range(t):
+            h = self.gru(feat[:, i], h)
+            states.append(h)
+        hs = torch.stack(states, dim=1).reshape(b * t, -1, hh, ww)
+        y = self.out_act(self.head(self.decoder(hs)))
+        return y.reshape(b, t, self.config.out_channels, y.shape[-2], y.shape[-1]), h

@@ -1,0 +1,1 @@
+"""Training the recurrent generator: data, objective, loop, configuration."""
