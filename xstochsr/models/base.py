@@ -169,13 +169,16 @@ class Downscaler(abc.ABC):
 
     def check_factor(self, factor: int) -> None:
         """Raise :class:`UnsupportedFactorError` if ``factor`` is not supported."""
-        if not self.supports_factor(factor):
-            supported = self.card.factor if self.card.factor is not None else "any integer >= 2"
+        if self.supports_factor(factor):
+            return
+        if self.card.factor is None:
             raise UnsupportedFactorError(
-                f"Model {self.name!r} downscales by a factor of {supported}, not {factor}. "
-                f"Use factor={self.card.factor} or choose another model "
-                "(xstochsr.list_models())."
+                f"Model {self.name!r} needs an integer factor >= 2, got {factor!r}."
             )
+        raise UnsupportedFactorError(
+            f"Model {self.name!r} downscales by a factor of {self.card.factor}, not {factor}. "
+            f"Use factor={self.card.factor} or choose another model (xstochsr.list_models())."
+        )
 
     @abc.abstractmethod
     def run(
