@@ -199,7 +199,8 @@ def downscale(
         Refinement factor along X and Y.
     members : int or sequence of int, default 10
         Number of members, or the indices of the members to generate: member ``k``
-        is the same whether generated alone or with others.
+        gets the same noise whether generated alone or with others (equal to float
+        rounding, ~1e-6 relative: convolution sums depend on the batch size).
     model : str, path or Downscaler, optional
         A pretrained name, a baseline (``"bilinear"``, ``"rainfarm"``...), a path
         to a saved model, or a model object. None picks the pretrained model whose

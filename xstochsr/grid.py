@@ -287,7 +287,9 @@ def refine_2d(values: np.ndarray, factor: int, *, periodic: float | None = None)
     """
     v = np.asarray(values, dtype=float)
     if periodic is not None:
-        lo = np.nanmin(v)
+        # keep the input's convention: [0, period) if it has no negative value, else
+        # [-period/2, period/2)
+        lo = 0.0 if np.nanmin(v) >= 0 else -periodic / 2
         v = np.unwrap(np.unwrap(v, period=periodic, axis=1), period=periodic, axis=0)
     ny, nx = v.shape
     pos = (np.arange(factor) + 0.5) / factor - 0.5
@@ -396,7 +398,7 @@ def coarsen_field(da: xr.DataArray, factor: int, *, axes: Axes | None = None) ->
             f"A {da.sizes[axes.y]}x{da.sizes[axes.x]} field cannot be coarsened by {factor}."
         )
     out = da.coarsen({axes.x: factor, axes.y: factor}, boundary="trim", coord_func="mean")
-    out = out.mean(skipna=False, keep_attrs=True)
+    out = out.reduce(np.mean, keep_attrs=True)  # np.mean propagates NaN
     for name in out.coords:
         if name in da.coords:
             out.coords[name].attrs = {k: v for k, v in da.coords[name].attrs.items()
