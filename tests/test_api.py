@@ -275,3 +275,26 @@ def test_deterministic_model_members_identical(rng):
     assert not det.stochastic
     ens = run(projected_field(rng), det)
     np.testing.assert_array_equal(ens.isel(realization=0), ens.isel(realization=2))
+
+
+def test_target_grid_regrids_lazily_every_member(rng, model):
+    from xstochsr.regrid import native_grid
+
+    da = projected_field(rng, nt=2, ny=6, nx=6)
+    target = native_grid(da, 3000.0, "m")  # 3 km target vs 2 km fine grid
+    ens = run(da, model, target_grid=target, members=2)
+    assert ens.sizes["realization"] == 2
+    np.testing.assert_allclose(np.diff(ens.x), 3000.0)
+    assert "regrid" in ens.attrs["history"].lower()
+
+
+def test_spacing_warning_and_regrid_input(rng):
+    from xstochsr.regrid import GridSpacingWarning
+
+    m = tiny_model()
+    m.card.native_grid_spacing = {"value": 16.0, "units": "km"}
+    da = projected_field(rng, nt=2, ny=8, nx=8)  # 8 km spacing
+    with pytest.warns(GridSpacingWarning, match="regrid_input=True"):
+        run(da, m)
+    ens = run(da, m, regrid_input=True)
+    assert ens.sizes["x"] == 4 * 4  # 8 x 8 km cells -> 4 x 4 at 16 km, then x4

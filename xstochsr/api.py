@@ -320,9 +320,14 @@ def _native_spacing(da: xr.DataArray, model: Downscaler, regrid_input: bool) -> 
     spacing = model.card.native_grid_spacing
     if not spacing:
         return da
+    import warnings
+
     from . import regrid as rg
 
-    same = rg.check_spacing(da, spacing["value"], spacing["units"], warn=not regrid_input)
+    with warnings.catch_warnings():
+        if regrid_input:  # we fix it, so no warning
+            warnings.simplefilter("ignore", rg.GridSpacingWarning)
+        same = rg.check_spacing(da, spacing["value"], spacing["units"])
     if regrid_input and not same:
         target = rg.native_grid(da, spacing["value"], spacing["units"])
         return rg.regrid(da, target, method="conservative")

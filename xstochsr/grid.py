@@ -35,6 +35,7 @@ __all__ = [
     "fine_coords",
     "coarsen_field",
     "add_bounds",
+    "match_grid",
 ]
 
 #: Relative tolerance on the spacing of a "regular" axis (Gaussian grids pass).
@@ -404,3 +405,38 @@ def coarsen_field(da: xr.DataArray, factor: int, *, axes: Axes | None = None) ->
             out.coords[name].attrs = {k: v for k, v in da.coords[name].attrs.items()
                                       if k != "bounds"}
     return out
+
+
+def match_grid(obj: xr.DataArray, ref: xr.DataArray, *, rtol: float = 1e-6) -> xr.DataArray:
+    """Give ``obj`` the 1-D coordinate values of ``ref`` where they agree to rounding.
+
+    A fine grid rebuilt from coarse cell bounds equals the original fine grid only to
+    floating-point rounding (~1e-10 m on a 3 km grid); exact alignment would then refuse
+    to pair an ensemble with its truth. Coordinates shared by both that differ by less
+    than ``rtol`` times their spacing are replaced by ``ref``'s; larger differences are
+    left alone (so alignment still fails loudly on a genuinely different grid).
+
+    Parameters
+    ----------
+    obj, ref : xarray.DataArray
+    rtol : float
+        Tolerance relative to the coordinate spacing.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``obj`` with snapped coordinates.
+    """
+    updates = {}
+    for name, c in obj.coords.items():
+        if c.ndim != 1 or name not in ref.coords or name not in obj.dims:
+            continue
+        r = ref.coords[name]
+        if r.shape != c.shape or r.dtype.kind != "f" or c.dtype.kind != "f":
+            continue
+        a, b = np.asarray(c.values, float), np.asarray(r.values, float)
+        step = np.abs(np.diff(b)).min() if b.size > 1 else max(abs(b[0]), 1.0)
+        diff = np.max(np.abs(a - b))
+        if 0 < diff <= rtol * step:
+            updates[name] = r.copy(data=r.values).assign_attrs(c.attrs)
+    return obj.assign_coords(updates) if updates else obj

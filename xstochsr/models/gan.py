@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelCardError, WeightsIntegrityError
+from ..io import atomic_write_bytes
 from . import transforms
 from .base import INIT_NOISE, NOISE, Downscaler, ModelCard, member_rng
 from .generator import Generator, GeneratorConfig
 
-__all__ = ["GANModel", "model_paths", "atomic_write_bytes"]
+__all__ = ["GANModel", "model_paths"]
 
 
 def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -34,21 +34,6 @@ def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class GANModel(Downscaler):

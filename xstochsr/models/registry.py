@@ -23,10 +23,10 @@ def _baselines() -> dict:
 
 
 def _registry_hashes() -> dict[str, str]:
-    """File name -> sha256 of everything in ``data_registry.txt``."""
+    """File name -> sha256 of everything in ``data_registry.txt`` (keys are repo paths)."""
     from .. import datasets
 
-    return dict(datasets.registry())
+    return {Path(key).name: digest for key, digest in datasets.registry().items()}
 
 
 def _pretrained_names() -> list[str]:
