@@ -22,17 +22,20 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-# public name -> module that defines it (imported lazily)
+# public name -> (module, attribute); attribute None means the module itself.
+# Imported on first use. ``regrid``, ``datasets`` and ``metrics`` are subpackages/modules
+# (an attribute of that name would be shadowed by the submodule once it is imported).
 _LAZY = {
-    "downscale": "xstochsr.api",
-    "load_model": "xstochsr.models.registry",
-    "list_models": "xstochsr.models.registry",
-    "GANModel": "xstochsr.models.registry",
-    "train": "xstochsr.training.loop",
-    "TrainConfig": "xstochsr.training.config",
-    "verify": "xstochsr.metrics.verify",
-    "regrid": "xstochsr.regrid",
-    "datasets": "xstochsr.datasets",
+    "downscale": ("xstochsr.api", "downscale"),
+    "load_model": ("xstochsr.models.registry", "load_model"),
+    "list_models": ("xstochsr.models.registry", "list_models"),
+    "GANModel": ("xstochsr.models.gan", "GANModel"),
+    "train": ("xstochsr.training.loop", "train"),
+    "TrainConfig": ("xstochsr.training.config", "TrainConfig"),
+    "verify": ("xstochsr.metrics", "verify"),
+    "metrics": ("xstochsr.metrics", None),
+    "regrid": ("xstochsr.regrid", None),
+    "datasets": ("xstochsr.datasets", None),
 }
 
 __all__ = ["XStochSRError", "__version__", *_LAZY]
@@ -40,8 +43,9 @@ __all__ = ["XStochSRError", "__version__", *_LAZY]
 
 def __getattr__(name: str):
     if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        obj = module if module.__name__.endswith(name) else getattr(module, name)
+        modname, attr = _LAZY[name]
+        module = importlib.import_module(modname)
+        obj = module if attr is None else getattr(module, attr)
         globals()[name] = obj
         return obj
     raise AttributeError(f"module 'xstochsr' has no attribute {name!r}")

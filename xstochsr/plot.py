@@ -1,0 +1,304 @@
+"""Plots for verifying an ensemble (matplotlib, the optional ``plot`` extra).
+
+Each function returns the matplotlib objects it drew on, for further styling.
+matplotlib is imported only when a plot is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .errors import InvalidInputError, missing_dependency
+
+__all__ = ["plot_rank_histogram", "plot_panel", "plot_spectra"]
+
+
+def _plt():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise missing_dependency("matplotlib", "plot", "Plotting") from err
+    return plt
+
+
+def _axes(ax, figsize=(6, 4)):
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax.figure, ax
+
+
+def plot_rank_histogram(rh: xr.DataArray, ax=None, *, color: str = "C0", **bar_kwargs):
+    """Bar plot of a rank histogram with the uniform line and its KS in the title.
+
+    Bars show relative frequencies; the dashed line is the ``1 / (M + 1)`` a calibrated
+    ensemble reaches. Histograms with dimensions besides ``rank`` are summed first.
+
+    Parameters
+    ----------
+    rh : xarray.DataArray
+        Output of :func:`xstochsr.metrics.rank_histogram` (dask-backed is computed).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made if None.
+    color : str, default "C0"
+        Bar colour.
+    **bar_kwargs
+        Passed to ``ax.bar``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes (``ax.figure`` is the figure).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from xstochsr.metrics import rank_histogram
+    >>> rng = np.random.default_rng(0)
+    >>> ens = xr.DataArray(rng.normal(size=(9, 500)), dims=("realization", "x"))
+    >>> obs = xr.DataArray(rng.normal(size=500), dims="x")
+    >>> ax = plot_rank_histogram(rank_histogram(ens, obs))  # doctest: +SKIP
+    """
+    from .metrics.rank import rank_summary
+
+    if not isinstance(rh, xr.DataArray) or "rank" not in rh.dims:
+        raise InvalidInputError(
+            "plot_rank_histogram expects the DataArray returned by rank_histogram "
+            "(with a 'rank' dimension)."
+        )
+    other = [d for d in rh.dims if d != "rank"]
+    counts = (rh.sum(other) if other else rh).compute()
+    total = float(counts.sum())
+    if total == 0:
+        raise InvalidInputError("The rank histogram is empty (no valid cases).")
+    s = rank_summary(counts)
+    nbins = counts.sizes["rank"]
+    fig, ax = _axes(ax)
+    ranks = np.arange(nbins)
+    bar_kwargs.setdefault("edgecolor", "white")
+    ax.bar(ranks, counts.values / total, width=1.0, color=color, **bar_kwargs)
+    ax.axhline(1.0 / nbins, color="k", linestyle="--", linewidth=1, label="uniform")
+    ax.set_xlim(-0.5, nbins - 0.5)
+    ax.set_xlabel(f"rank of the observation among {nbins - 1} members")
+    ax.set_ylabel("relative frequency")
+    ax.set_title(
+        f"Rank histogram: KS = {float(s['ks']):.3f}, "
+        f"outliers = {float(s['outlier_proportion']):.3f}"
+    )
+    ax.legend(loc="upper center", frameon=False)
+    return ax
+
+
+def _spatial_of(da, y_dim, x_dim):
+    from .metrics.continuous import _spatial
+
+    if y_dim in da.dims and x_dim in da.dims:
+        return y_dim, x_dim
+    return _spatial(da)
+
+
+def _to_2d(da: xr.DataArray, y, x, isel: Mapping | None, keep=()) -> tuple[xr.DataArray, str]:
+    """Select down to (keep..., y, x): ``isel`` first, then index 0 of anything left."""
+    if isel:
+        da = da.isel({k: v for k, v in isel.items() if k in da.dims})
+    picked = []
+    for d in [d for d in da.dims if d not in (y, x, *keep)]:
+        label = da[d].values[0] if d in da.coords else 0
+        if np.issubdtype(np.asarray(label).dtype, np.datetime64):
+            label = np.datetime_as_string(label, unit="m")
+        picked.append(f"{d}={label}")
+        da = da.isel({d: 0})
+    return da.transpose(*keep, y, x).compute(), ", ".join(picked)
+
+
+def plot_panel(
+    coarse: xr.DataArray,
+    truth: xr.DataArray,
+    ens: xr.DataArray,
+    members: int | Sequence[int] = 3,
+    *,
+    member_dim: Hashable = "realization",
+    isel: Mapping[Hashable, int] | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    norm=None,
+    y_dim: Hashable | None = None,
+    x_dim: Hashable | None = None,
+    panel_size: float = 3.0,
+):
+    """Coarse input, truth and a few members side by side, on one colour scale.
+
+    Parameters
+    ----------
+    coarse : xarray.DataArray
+        Coarse input field.
+    truth : xarray.DataArray
+        Fine truth.
+    ens : xarray.DataArray
+        Ensemble with dimension ``member_dim``.
+    members : int or sequence of int, default 3
+        Number of members to show (the first ones) or their positions.
+    member_dim : str, default "realization"
+        Member dimension of ``ens``.
+    isel : mapping, optional
+        Positions to select along other dimensions, e.g. ``{"time": 5}``; any other
+        dimension left is taken at its first position (named in the figure title).
+    cmap : str, default "viridis"
+        Colour map.
+    vmin, vmax : float, optional
+        Colour limits; default the range of all panels together.
+    norm : matplotlib.colors.Normalize, optional
+        A norm (e.g. ``LogNorm``) instead of ``vmin``/``vmax``.
+    y_dim, x_dim : str, optional
+        Spatial dimensions; found with :func:`xstochsr.grid.spatial_dims` if not given.
+    panel_size : float, default 3.0
+        Size of each panel in inches.
+
+    Returns
+    -------
+    tuple
+        ``(fig, axes)``: the figure and the 1-D array of axes (coarse, truth, members).
+
+    Examples
+    --------
+    >>> fig, axes = plot_panel(coarse, truth, ens, members=3, isel={"time": 0})  # doctest: +SKIP
+    """
+    plt = _plt()
+    from .metrics.continuous import _check_da, _find_member_dim
+
+    for name, da in (("coarse", coarse), ("truth", truth), ("ens", ens)):
+        _check_da(da, name)
+    member_dim = _find_member_dim(ens, member_dim)
+    y, x = _spatial_of(truth, y_dim, x_dim)
+    cy, cx = _spatial_of(coarse, y, x)
+    if isinstance(members, (int, np.integer)):
+        idx = list(range(min(int(members), ens.sizes[member_dim])))
+    else:
+        idx = [int(i) for i in members]
+    if not idx:
+        raise InvalidInputError("members must select at least one member.")
+    c2, picked = _to_2d(coarse, cy, cx, isel)
+    t2, _ = _to_2d(truth, y, x, isel)
+    e2, _ = _to_2d(ens.isel({member_dim: idx}), y, x, isel, keep=(member_dim,))
+    if norm is None:
+        lo = np.nanmin([np.nanmin(a.values) for a in (c2, t2, e2)])
+        hi = np.nanmax([np.nanmax(a.values) for a in (c2, t2, e2)])
+        vmin = lo if vmin is None else vmin
+        vmax = hi if vmax is None else vmax
+        scale = {"vmin": vmin, "vmax": vmax}
+    else:
+        scale = {"norm": norm}
+    n = 2 + len(idx)
+    fig, axes = plt.subplots(
+        1, n, figsize=(panel_size * n + 1, panel_size), layout="constrained", squeeze=False
+    )
+    axes = axes[0]
+    fields = [(c2, "coarse input"), (t2, "truth")]
+    fields += [(e2.isel({member_dim: i}), f"member {m}") for i, m in enumerate(idx)]
+    mappable = None
+    for ax, (field, title) in zip(axes, fields, strict=True):
+        mappable = field.plot.pcolormesh(
+            ax=ax,
+            x=field.dims[-1] if field.dims else None,
+            cmap=cmap,
+            add_colorbar=False,
+            **scale,
+        )
+        ax.set_title(title)
+        ax.set_aspect("equal", adjustable="box")
+        if ax is not axes[0]:
+            ax.set_ylabel("")
+    units = truth.attrs.get("units", "")
+    label = truth.attrs.get("long_name", truth.name or "")
+    fig.colorbar(
+        mappable, ax=list(axes), shrink=0.8, label=f"{label} [{units}]" if units else label
+    )
+    if picked:
+        fig.suptitle(picked)
+    return fig, axes
+
+
+def plot_spectra(
+    ens: xr.DataArray,
+    obs: xr.DataArray,
+    *,
+    member_dim: Hashable = "realization",
+    ax=None,
+    dim=None,
+    y_dim: Hashable | None = None,
+    x_dim: Hashable | None = None,
+    window: str | None = None,
+    max_members: int = 20,
+):
+    """Radially averaged power spectra of the members against the truth (log-log).
+
+    Thin lines: up to ``max_members`` members; blue: their mean; black: the truth. The
+    title gives the log spectral distance (Leinonen et al. 2021).
+
+    Parameters
+    ----------
+    ens, obs, member_dim
+        As in :func:`xstochsr.metrics.log_spectral_distance`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made if None.
+    dim : str or list of str, optional
+        Non-spatial dimensions (other than members) to average spectra over (None: all).
+    y_dim, x_dim : str, optional
+        Spatial dimensions; found with :func:`xstochsr.grid.spatial_dims` if not given.
+    window : {None, "hann"}, default None
+        Taper, see :func:`xstochsr.metrics.power_spectrum`.
+    max_members : int, default 20
+        Most member spectra drawn individually (all enter the mean).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes (``ax.figure`` is the figure).
+
+    Examples
+    --------
+    >>> ax = plot_spectra(ens, obs, dim="time")  # doctest: +SKIP
+    """
+    from .metrics.continuous import _prepare, _resolve_dim, _spatial
+    from .metrics.spectra import log_spectral_distance, power_spectrum
+
+    ens, obs, member_dim = _prepare(ens, obs, member_dim)
+    y, x = _spatial(obs, y_dim, x_dim)
+    keep = [d for d in obs.dims if d not in (y, x)]
+    dims = _resolve_dim(dim, keep, what="obs (spatial dims excluded)")
+    extra = [d for d in keep if d not in dims]
+    if extra:
+        raise InvalidInputError(
+            f"plot_spectra draws one set of curves; dimensions {extra} would be left. "
+            "Average them (dim=None) or select first, e.g. ens.isel(time=0)."
+        )
+    sp = dict(y_dim=y, x_dim=x, window=window)
+    pe = power_spectrum(ens, dim=dims, **sp).transpose(member_dim, "wavenumber").compute()
+    po = power_spectrum(obs, dim=dims, **sp).compute()
+    lsd = float(log_spectral_distance(ens, obs, member_dim=member_dim, y_dim=y, x_dim=x))
+    fig, ax = _axes(ax)
+    k = pe["wavenumber"].values
+    for i in range(min(max_members, pe.sizes[member_dim])):
+        ax.loglog(
+            k,
+            pe.values[i],
+            color="0.6",
+            linewidth=0.7,
+            alpha=0.7,
+            label="members" if i == 0 else None,
+        )
+    ax.loglog(k, pe.mean(member_dim).values, color="C0", linewidth=2, label="member mean")
+    ax.loglog(k, po.values, color="k", linewidth=2, label="truth")
+    ax.set_xlabel(f"wavenumber [{pe['wavenumber'].attrs.get('units', '')}]")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
+    units = obs.attrs.get("units")
+    ax.set_ylabel(f"power [({units})$^2$]" if units else "power")
+    ax.set_title(f"Power spectra: LSD = {lsd:.2f} dB")
+    ax.legend(frameon=False)
+    return ax
