@@ -178,16 +178,15 @@ def _figure(coarse, truth, ens, path: Path, *, seed: int) -> Path:
     from .metrics import rank_histogram
     from .plot import plot_panel, plot_rank_histogram
 
-    fig, axes = plot_panel(coarse, truth, ens, members=3)
-    w, h = fig.get_size_inches()
-    extra = h * 1.1
-    fig.set_size_inches(w + extra, h)
-    for ax in fig.axes:
-        box = ax.get_position()
-        ax.set_position([box.x0 * w / (w + extra), box.y0, box.width * w / (w + extra),
-                         box.height])
-    rax = fig.add_axes([(w + 0.25 * extra) / (w + extra), 0.2, 0.65 * extra / (w + extra), 0.6])
+    fig = plt.figure(figsize=(19, 3.9), layout="constrained")
+    grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 1, 1.15])
+    axes = [fig.add_subplot(grid[0, i]) for i in range(5)]
+    plot_panel(coarse, truth, ens, members=3, axes=axes)
+    for ax in axes:
+        ax.ticklabel_format(style="sci", scilimits=(-3, 4))
+    rax = fig.add_subplot(grid[0, 5])
     plot_rank_histogram(rank_histogram(ens, truth, seed=seed), ax=rax)
+    rax.set_title(rax.get_title(), fontsize=9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

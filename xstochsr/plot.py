@@ -129,6 +129,7 @@ def plot_panel(
     y_dim: Hashable | None = None,
     x_dim: Hashable | None = None,
     panel_size: float = 3.0,
+    axes=None,
 ):
     """Coarse input, truth and a few members side by side, on one colour scale.
 
@@ -157,6 +158,9 @@ def plot_panel(
         Spatial dimensions; found with :func:`xstochsr.grid.spatial_dims` if not given.
     panel_size : float, default 3.0
         Size of each panel in inches.
+    axes : sequence of matplotlib.axes.Axes, optional
+        ``2 + members`` axes to draw into (e.g. part of a larger figure); default: a new
+        figure with one row of panels.
 
     Returns
     -------
@@ -193,10 +197,16 @@ def plot_panel(
     else:
         scale = {"norm": norm}
     n = 2 + len(idx)
-    fig, axes = plt.subplots(
-        1, n, figsize=(panel_size * n + 1, panel_size), layout="constrained", squeeze=False
-    )
-    axes = axes[0]
+    if axes is None:
+        fig, axes = plt.subplots(
+            1, n, figsize=(panel_size * n + 1, panel_size), layout="constrained", squeeze=False
+        )
+        axes = axes[0]
+    else:
+        axes = np.asarray(axes, dtype=object).ravel()
+        if axes.size != n:
+            raise InvalidInputError(f"axes must hold {n} axes (coarse, truth, {n - 2} members).")
+        fig = axes[0].figure
     fields = [(c2, "coarse input"), (t2, "truth")]
     fields += [(e2.isel({member_dim: i}), f"member {m}") for i, m in enumerate(idx)]
     mappable = None
@@ -212,6 +222,7 @@ def plot_panel(
         ax.set_aspect("equal", adjustable="box")
         if ax is not axes[0]:
             ax.set_ylabel("")
+            ax.tick_params(labelleft=False)
     units = truth.attrs.get("units", "")
     label = truth.attrs.get("long_name", truth.name or "")
     fig.colorbar(
