@@ -298,3 +298,21 @@ def test_spacing_warning_and_regrid_input(rng):
         run(da, m)
     ens = run(da, m, regrid_input=True)
     assert ens.sizes["x"] == 4 * 4  # 8 x 8 km cells -> 4 x 4 at 16 km, then x4
+
+
+@pytest.mark.parametrize("transform", [None, {"kind": "standardize", "mean": 1.0, "std": 2.0}])
+def test_conserve_means_ties_blocks_to_coarse(rng, transform):
+    m = tiny_model(transform=transform)
+    da = projected_field(rng, nt=3)
+    ens = run(da, m)  # default: on for generators
+    blocks = ens.values.reshape(3, 3, 6, 4, 7, 4).mean(axis=(3, 5))
+    np.testing.assert_allclose(blocks, np.broadcast_to(da.values, blocks.shape),
+                               rtol=2e-5, atol=2e-5)
+    assert "coarse means conserved" in ens.attrs["history"]
+    raw = run(da, m, conserve=False)
+    raw_blocks = raw.values.reshape(3, 3, 6, 4, 7, 4).mean(axis=(3, 5))
+    assert not np.allclose(raw_blocks, np.broadcast_to(da.values, blocks.shape), rtol=1e-2)
+    if transform is None:  # multiplicative keeps dry cells dry and nothing negative
+        assert float(ens.min()) >= 0
+        dry = np.repeat(np.repeat(da.values == 0, 4, -2), 4, -1)
+        assert np.all(ens.values[:, dry] == 0)

@@ -46,6 +46,40 @@ class _Plan:
     src_units: str | None
     model_units: str | None
     device: str
+    conserve: str | None = None  # None, "multiplicative" or "additive"
+
+
+def conserve_means(y: np.ndarray, x: np.ndarray, factor: int, mode: str) -> np.ndarray:
+    """Adjust each fine ``factor x factor`` block so its mean equals the coarse value.
+
+    Parameters
+    ----------
+    y : ndarray (M, B, T, H*f, W*f)
+        Fine members.
+    x : ndarray (B, T, H, W)
+        Coarse input, same units.
+    factor : int
+    mode : {"multiplicative", "additive"}
+        Multiplicative keeps zeros and signs (rain rate): a block is scaled by
+        ``x / mean``; a block that is all zero under a positive coarse value becomes
+        uniform. Additive shifts the block by ``x - mean`` (temperature, winds).
+
+    Returns
+    -------
+    ndarray, same shape as ``y``
+    """
+    m, b, t, fh, fw = y.shape
+    h, w = fh // factor, fw // factor
+    blocks = y.reshape(m, b, t, h, factor, w, factor)
+    mean = blocks.mean(axis=(4, 6), keepdims=True)
+    target = x[None, :, :, :, None, :, None].astype(np.float64)
+    if mode == "additive":
+        out = blocks + (target - mean)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(mean > 0, target / np.where(mean > 0, mean, 1.0), 0.0)
+        out = np.where(mean > 0, blocks * ratio, np.broadcast_to(target, blocks.shape))
+    return out.reshape(m, b, t, fh, fw).astype(np.float32)
 
 
 def _fill_nan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +127,8 @@ def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
     filled, invalid = _fill_nan(x)
     y, state = plan.model.run(filled, factor=plan.factor, members=members, seed=plan.seed,
                               t0=t0, batch_offset=b0, state=state, device=plan.device)
+    if plan.conserve:
+        y = conserve_means(y, filled, plan.factor, plan.conserve)
     if invalid.any():
         f = plan.factor
         fine_bad = np.repeat(np.repeat(invalid, f, axis=-2), f, axis=-1)
@@ -184,6 +220,7 @@ def downscale(
     target_grid: xr.Dataset | xr.DataArray | None = None,
     regrid_method: str | None = None,
     regrid_input: bool = False,
+    conserve: bool | None = None,
     progress: bool | None = None,
 ) -> xr.DataArray:
     """Downscale a coarse field into an ensemble of fine, temporally consistent fields.
@@ -221,6 +258,11 @@ def downscale(
         Method for ``target_grid`` (default: conservative for fluxes, else bilinear).
     regrid_input : bool, default False
         First regrid ``da`` conservatively onto the model's native coarse spacing.
+    conserve : bool, optional
+        Make every fine ``factor x factor`` block average exactly to its coarse cell
+        (see :func:`conserve_means`): multiplicative for rain-like transforms, additive
+        otherwise. Default: on for generator models (the GAN of Leinonen et al. ties
+        nothing to the coarse means), off for baselines. Recorded in ``history``.
     progress : bool, optional
         Show a progress bar (default: in Jupyter or a terminal, for eager input).
 
@@ -274,7 +316,8 @@ def downscale(
     if model_units:
         _units.to_units(da.isel({d: slice(0, 0) for d in da.dims}), model_units,
                         expected=_expected(model_obj))  # raises early on bad units
-    plan = _Plan(model_obj, factor, seed, src_units if model_units else None, model_units, device)
+    plan = _Plan(model_obj, factor, seed, src_units if model_units else None, model_units,
+                 device, _conserve_mode(model_obj, conserve))
 
     # Arrange as (sequences, time, y, x)
     other = [d for d in da.dims if d not in (axes.t, axes.y, axes.x)]
@@ -301,7 +344,8 @@ def downscale(
                        nx * factor)
     if axes.t is None:
         fine = fine[..., 0, :, :]
-    result = _wrap(da, fine, axes, other, member_ids, factor, model_obj, seed, picked)
+    result = _wrap(da, fine, axes, other, member_ids, factor, model_obj, seed, picked,
+                   plan.conserve)
     if target_grid is not None:
         from .regrid import regrid
 
@@ -405,7 +449,17 @@ def _lazy(plan, data, jobs, segments, tchunk, shape):
     return dsa.concatenate([dsa.concatenate(v, axis=1) for v in groups.values()], axis=0)
 
 
-def _wrap(da, fine, axes, other, member_ids, factor, model, seed, picked) -> xr.DataArray:
+def _conserve_mode(model: Downscaler, conserve: bool | None) -> str | None:
+    if conserve is None:
+        conserve = model.card.kind == "generator"
+    if not conserve:
+        return None
+    rain_like = model.card.transform.get("kind") in ("log_rain", "log_threshold")
+    return "multiplicative" if rain_like else "additive"
+
+
+def _wrap(da, fine, axes, other, member_ids, factor, model, seed, picked,
+          conserve=None) -> xr.DataArray:
     """Put the fine array into a DataArray with exact coordinates and kept metadata."""
     dims = [REALIZATION, *other, *([axes.t] if axes.t else []), axes.y, axes.x]
     coords: dict[str, Any] = {}
@@ -420,6 +474,8 @@ def _wrap(da, fine, axes, other, member_ids, factor, model, seed, picked) -> xr.
     attrs = dict(da.attrs)
     note = (f"downscaled by {factor} with model {model.name!r} ({model.card.kind}), "
             f"{len(member_ids)} member(s), seed {seed}")
+    if conserve:
+        note += f"; coarse means conserved ({conserve})"
     if picked:
         note += f"; model {picked}"
     attrs["history"] = _history(da, note)
