@@ -6,13 +6,10 @@ No test depends on pretrained weights or the network: models are built in test c
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import xarray as xr
+from fields import tiny_model
 
 import xstochsr  # noqa: F401  (registers .sr)
-
-RAIN_TRANSFORM = {"kind": "log_rain", "threshold": 0.1, "fill": 0.025, "max": 100.0}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -26,104 +23,6 @@ def _few_threads():
 def rng():
     """A seeded numpy Generator."""
     return np.random.default_rng(12345)
-
-
-def rain_values(rng, shape):
-    """Gamma-distributed rain with ~40% dry cells, in mm h-1."""
-    v = rng.gamma(0.6, 2.0, shape)
-    v[rng.random(shape) < 0.4] = 0.0
-    return v.astype(np.float32)
-
-
-def projected_field(rng, nt=5, ny=6, nx=7, dx=8000.0, units="mm h-1"):
-    """(time, y, x) on a projected grid with a grid_mapping."""
-    return xr.DataArray(
-        rain_values(rng, (nt, ny, nx)),
-        dims=("time", "y", "x"),
-        name="precip",
-        coords={
-            "time": pd.date_range("2021-06-01", periods=nt, freq="5min"),
-            "y": ("y", 1.0e5 + np.arange(ny) * dx,
-                  {"standard_name": "projection_y_coordinate", "units": "m", "axis": "Y"}),
-            "x": ("x", -2.0e5 + np.arange(nx) * dx,
-                  {"standard_name": "projection_x_coordinate", "units": "m", "axis": "X"}),
-            "crs": xr.DataArray(0, attrs={"grid_mapping_name": "lambert_azimuthal_equal_area",
-                                          "longitude_of_projection_origin": 10.0,
-                                          "latitude_of_projection_origin": 52.0}),
-        },
-        attrs={"units": units, "standard_name": "lwe_precipitation_rate",
-               "grid_mapping": "crs", "long_name": "rain rate", "history": "made by a test"},
-    )
-
-
-def latlon_field(rng, nt=4, ny=5, nx=6, units="mm h-1", descending_lat=True):
-    """(time, lat, lon) with latitude descending, as many products store it."""
-    lat = 50.0 + np.arange(ny) * 0.5
-    if descending_lat:
-        lat = lat[::-1]
-    return xr.DataArray(
-        rain_values(rng, (nt, ny, nx)),
-        dims=("time", "lat", "lon"),
-        name="pr",
-        coords={
-            "time": pd.date_range("2021-06-01", periods=nt, freq="1h"),
-            "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
-            "lon": ("lon", 5.0 + np.arange(nx) * 0.5,
-                    {"units": "degrees_east", "standard_name": "longitude"}),
-        },
-        attrs={"units": units, "standard_name": "lwe_precipitation_rate"},
-    )
-
-
-def odd_field(rng):
-    """Oddly named dims, extra leading dim, axis attributes only."""
-    return xr.DataArray(
-        rain_values(rng, (2, 3, 4, 5)),
-        dims=("member_src", "step", "northing", "easting"),
-        name="rr",
-        coords={
-            "member_src": [10, 20],
-            "step": ("step", np.arange(3) * 300.0, {"axis": "T", "units": "s"}),
-            "northing": ("northing", np.arange(4) * 2.0, {"axis": "Y", "units": "km"}),
-            "easting": ("easting", np.arange(5) * 2.0, {"axis": "X", "units": "km"}),
-        },
-        attrs={"units": "mm/h"},
-    )
-
-
-def curvilinear_field(rng, ny=4, nx=5):
-    """(rlat, rlon) dims with 2-D latitude/longitude crossing the date line."""
-    j, i = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-    lon = 178.0 + 1.0 * i + 0.2 * j
-    lon = np.where(lon > 180, lon - 360, lon)
-    lat = 60.0 + 0.8 * j - 0.1 * i
-    return xr.DataArray(
-        rain_values(rng, (ny, nx)),
-        dims=("rlat", "rlon"),
-        name="pr",
-        coords={
-            "lat": (("rlat", "rlon"), lat, {"units": "degrees_north", "standard_name": "latitude"}),
-            "lon": (("rlat", "rlon"), lon, {"units": "degrees_east", "standard_name": "longitude"}),
-        },
-        attrs={"units": "mm h-1"},
-    )
-
-
-def tiny_model(factor=4, noise_channels=4, width=16, seed=0, units="mm h-1",
-               transform=None, name="tiny-test"):
-    """An untrained small generator, for interface tests only (never shipped)."""
-    import torch
-
-    from xstochsr.models.base import ModelCard
-    from xstochsr.models.gan import GANModel
-    from xstochsr.models.generator import Generator, GeneratorConfig
-
-    torch.manual_seed(seed)
-    cfg = GeneratorConfig(factor=factor, width=width, noise_channels=noise_channels,
-                          encoder_blocks=1, init_blocks=1)
-    card = ModelCard(name=name, units=units, standard_name="lwe_precipitation_rate",
-                     variable="precip", transform=transform or RAIN_TRANSFORM)
-    return GANModel(Generator(cfg), card)
 
 
 @pytest.fixture

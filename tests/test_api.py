@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import curvilinear_field, latlon_field, odd_field, projected_field, tiny_model
+from fields import curvilinear_field, latlon_field, odd_field, projected_field, tiny_model
 
 import xstochsr
 from xstochsr import grid

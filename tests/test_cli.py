@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import projected_field
+from fields import projected_field
 
 from xstochsr.cli import main
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import curvilinear_field, latlon_field, odd_field, projected_field
+from fields import curvilinear_field, latlon_field, odd_field, projected_field
 
 from xstochsr import grid
 from xstochsr.errors import DomainTooSmallError, IrregularCoordinateError, MissingAxisError

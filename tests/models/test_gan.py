@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import projected_field, tiny_model
+from fields import projected_field, tiny_model
 
 import xstochsr
 from xstochsr.errors import ModelCardError, WeightsIntegrityError
