@@ -1,0 +1,826 @@
+"""``xstochsr.train``: fit the recurrent generator to a user's own high-resolution data.
+
+::
+
+    model = xstochsr.train(ds, var="precip", factor=8, preset="cpu", seed=0)
+    model.history.loss_generator.plot()
+    ens = coarse_da.sr.downscale(model=model, members=10)
+
+What happens (see ``docs/training.md``): the field is brought into the model's units,
+split into training and validation blocks of time, sampled as random space-time patches
+(importance-weighted towards rain), and the generator and the recurrent critic are
+optimised with the paper's WGAN-GP objective (or MSE for the deterministic baseline).
+Losses go to a tqdm progress bar and to ``model.history`` (an xarray Dataset);
+validation scores are computed periodically on held-out blocks.
+
+Checkpoints (safetensors + JSON, written atomically; never pickle) hold both networks,
+both optimisers, the step, every RNG state and the config. ``train(..., resume=path)``
+continues a run; on CPU a run resumed from step k gives bit-identical weights to one
+that never stopped. Ctrl-C (KeyboardInterrupt) stops at the end of the current step,
+writes a checkpoint and returns the model so far.
+
+Launched with ``torchrun`` (environment ``WORLD_SIZE`` > 1), training is data parallel
+over processes with ``torch.distributed`` (gloo on CPU, NCCL on GPU): each process
+draws its share of the batch and gradients are averaged across processes after every
+backward pass, which is what ``DistributedDataParallel`` does; the averaging is done
+explicitly here because ``DistributedDataParallel`` does not support the
+``torch.autograd.grad`` double backward of the gradient penalty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..errors import CheckpointError, InvalidInputError
+from .checkpoint import (
+    find_checkpoint,
+    optimizer_from_flat,
+    optimizer_to_flat,
+    prune_checkpoints,
+    read_checkpoint,
+    write_checkpoint,
+)
+from .config import TrainConfig, from_preset
+from .validation import scores
+
+__all__ = ["train", "Trainer", "read_checkpoint", "find_checkpoint"]
+
+#: Settings a resumed run may change; anything else must equal the checkpoint's.
+RESUMABLE = {"steps", "val_every", "val_sequences", "val_members", "checkpoint_every",
+             "keep_checkpoints", "progress", "num_threads", "amp"}
+
+#: Stream ids for seeding (``SeedSequence(seed, spawn_key=(stream, rank))``).
+_SPLIT, _SAMPLER, _NOISE, _VAL_PATCHES, _VAL_NOISE, _INIT = range(6)
+
+
+def _rng(seed: int, stream: int, rank: int = 0) -> np.random.Generator:
+    ss = np.random.SeedSequence(seed, spawn_key=(stream, rank))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+def _torch_seed(seed: int, stream: int, rank: int = 0) -> int:
+    ss = np.random.SeedSequence(seed, spawn_key=(stream, rank))
+    return int(ss.generate_state(1, dtype=np.uint64)[0] & ((1 << 63) - 1))
+
+
+def train(
+    ds: xr.Dataset | xr.DataArray,
+    var: str | None = None,
+    factor: int = 8,
+    *,
+    preset: str = "cpu",
+    steps: int | None = None,
+    seed: int | None = None,
+    resume: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    device: str = "cpu",
+    validation: Any = None,
+    coarse: xr.DataArray | None = None,
+    **overrides: Any,
+):
+    """Train a stochastic super-resolution generator on your own fine-resolution data.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or DataArray
+        Fine sequences with time, y and x axes (found from CF metadata, any names),
+        optionally with one extra dimension of independent sequences (e.g.
+        ``sequence``). Gaps in time split a series; no training sequence crosses a gap.
+        NaN is allowed: it is masked out of the losses.
+    var : str, optional
+        Variable of a Dataset to train on (needed when it holds several).
+    factor : int, default 8
+        Downscaling factor (2, 4, 8 or 16).
+    preset : {"cpu", "paper"}, default "cpu"
+        Starting configuration (:func:`xstochsr.training.config.from_preset`).
+    steps : int, optional
+        Number of generator updates (default: the preset's). With ``resume=``, the
+        total to reach, so a finished run can be extended.
+    seed : int, optional
+        Seeds every random choice (patches, noise, initial weights, split). None picks
+        one at random and records it in the model card.
+    resume : path, optional
+        A checkpoint folder (its latest checkpoint is used) or a ``ckpt-*.json`` /
+        ``.safetensors`` file. The run continues with the checkpoint's config and seed.
+    checkpoint_dir : path, optional
+        Where checkpoints go; default ``./xstochsr-runs/<variable>-x<factor>-<time>``
+        (or the resumed checkpoint's folder).
+    device : str, default "cpu"
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``.
+    validation : float, bool, Dataset or DataArray, optional
+        None: hold out ``val_fraction`` of the time blocks; a float: that fraction;
+        False or 0: no validation; an xarray object: validate on it instead (same
+        variable, units and grid spacing), training on all of ``ds``.
+    coarse : xarray.DataArray, optional
+        Coarse partner of ``ds`` for MOS pairs (time-aligned, ``1/factor`` of its size);
+        None block-averages ``ds`` by ``factor`` (perfect prognosis).
+    **overrides
+        Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
+        ``batch_size=4``, ``objective="mse"``, ``patch_size=6``); unknown names raise.
+
+    Returns
+    -------
+    GANModel
+        The trained model, with ``model.history`` (xarray Dataset of losses along
+        ``step`` and validation scores along ``val_step``) and ``model.checkpoint``
+        (path of the last checkpoint). ``model.card.training`` records data, config,
+        hardware and time.
+
+    Raises
+    ------
+    InvalidInputError
+        Unusable data or settings (unknown setting names are listed with suggestions).
+    DomainTooSmallError
+        The domain is smaller than a patch, or the series shorter than a sequence.
+    CheckpointError
+        ``resume=`` points at nothing usable, or at a run with different settings.
+
+    Examples
+    --------
+    >>> model = xstochsr.train(ds, var="precip", factor=8, steps=2000, seed=0)  # doctest: +SKIP
+    >>> model.history[["loss_critic", "loss_generator"]].to_dataframe().plot()  # doctest: +SKIP
+    >>> ens = coarse.sr.downscale(model=model, members=20, seed=1)  # doctest: +SKIP
+    """
+    trainer = Trainer(ds, var, factor, preset=preset, steps=steps, seed=seed, resume=resume,
+                      checkpoint_dir=checkpoint_dir, device=device, validation=validation,
+                      coarse=coarse, overrides=overrides)
+    return trainer.run()
+
+
+def _resolve_device(device: str, local_rank: int):
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidInputError(
+            f"Unsupported device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
+        ) from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInputError(
+                "device='cuda' was asked for but torch sees no CUDA GPU here; use "
+                "device='cpu' (or 'auto')."
+            )
+        if dev.index is None:
+            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+    elif dev.type != "cpu":
+        raise InvalidInputError(f"Unsupported device {device!r}; use 'cpu', 'cuda' or 'auto'.")
+    return dev
+
+
+class _Stopper:
+    """Turns the first Ctrl-C (SIGINT) into a request to stop after the current step.
+
+    A second Ctrl-C raises KeyboardInterrupt at once. Only installed in the main thread.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nxstochsr: stopping after this step and writing a checkpoint "
+              "(press Ctrl-C again to abort at once).", flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):  # not allowed here: plain KeyboardInterrupt
+                self._old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+class Trainer:
+    """The state of one training run; :func:`train` builds one and calls :meth:`run`.
+
+    Parameters are those of :func:`train` (``overrides`` as a dict).
+    """
+
+    def __init__(self, ds, var=None, factor=8, *, preset="cpu", steps=None, seed=None,
+                 resume=None, checkpoint_dir=None, device="cpu", validation=None,
+                 coarse=None, overrides=None):
+        import torch
+
+        from ..models.critic import Critic
+        from ..models.generator import Generator
+        from . import data as D
+        from .objective import make_objective
+
+        overrides = dict(overrides or {})
+        self.resume_meta, resume_tensors = None, None
+        if resume is not None:
+            resume_tensors, self.resume_meta = read_checkpoint(resume)
+            cfg = self._resumed_config(self.resume_meta, factor, steps, overrides)
+            seed = self.resume_meta["seed"]
+        else:
+            if isinstance(validation, bool) and not validation:
+                overrides["val_fraction"] = 0.0
+            elif isinstance(validation, (int, float)) and not isinstance(validation, bool):
+                overrides["val_fraction"] = float(validation)
+            if isinstance(validation, (xr.Dataset, xr.DataArray)):
+                overrides["val_fraction"] = 0.0
+            cfg = from_preset(preset, factor=int(factor), steps=steps, **overrides)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.cfg, self.seed = cfg, int(seed)
+        if cfg.num_threads:
+            torch.set_num_threads(int(cfg.num_threads))
+
+        # --- processes -------------------------------------------------------------------
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank, self._own_group = 0, False
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = _resolve_device(device, local_rank)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+                self._own_group = True
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        if cfg.batch_size % self.world:
+            raise InvalidInputError(
+                f"batch_size={cfg.batch_size} is not divisible by the {self.world} processes."
+            )
+        self.local_batch = cfg.batch_size // self.world
+
+        # --- data ----------------------------------------------------------------------
+        t0 = time.perf_counter()
+        self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=cfg.units)
+        info = self.data.info
+        if self.resume_meta is not None and self.resume_meta["data"]["shape"] != info["shape"]:
+            raise CheckpointError(
+                f"The checkpoint was trained on data of shape {self.resume_meta['data']['shape']}"
+                f" but this data has shape {info['shape']}: resume with the same data."
+            )
+        train_runs, val_runs = D.split_blocks(
+            self.data.runs, block=cfg.split_block, val_fraction=cfg.val_fraction,
+            seq_len=cfg.seq_len, rng=_rng(self.seed, _SPLIT))
+        self.kind = D.choose_transform(cfg.transform, info["rain"])
+        if self.resume_meta is not None:
+            self.spec = self.resume_meta["transform"]
+        else:
+            self.spec = D.fit_transform(self.data, train_runs, self.kind)
+        rain = self.kind in ("log_rain", "log_threshold") and info["rain"]
+        wet = cfg.wet_threshold if cfg.wet_threshold is not None else self.spec.get("threshold")
+        self.sampler = D.PatchSampler(
+            self.data, train_runs, self.spec, patch_size=cfg.patch_size, seq_len=cfg.seq_len,
+            rng=_rng(self.seed, _SAMPLER, self.rank),
+            importance_floor=cfg.importance_floor if (rain and wet is not None) else None,
+            wet_threshold=wet if wet is not None else 0.0,
+            min_valid_fraction=cfg.min_valid_fraction, augment=cfg.augment,
+            zero_batch_fraction=cfg.zero_batch_fraction if self.kind == "log_rain" else 0.0,
+            target_smoothing=cfg.target_smoothing)
+        self.val_batch = None
+        if isinstance(validation, (xr.Dataset, xr.DataArray)):
+            vdata = D.load_training_data(validation, var, cfg.factor, units=info["units"],
+                                         rain=info["rain"])
+            val_runs, vsrc = vdata.runs, vdata
+        else:
+            vsrc = self.data
+        if cfg.val_every and val_runs and any(b - a >= cfg.seq_len for _, a, b in val_runs):
+            vs = D.PatchSampler(vsrc, val_runs, self.spec, patch_size=cfg.patch_size,
+                                seq_len=cfg.seq_len, rng=_rng(self.seed, _VAL_PATCHES),
+                                importance_floor=cfg.importance_floor if rain else None,
+                                wet_threshold=wet if wet is not None else 0.0,
+                                min_valid_fraction=cfg.min_valid_fraction, augment=False)
+            self.val_batch = vs.assemble(vs.draw(cfg.val_sequences))
+        elif cfg.val_every and cfg.val_fraction > 0 and self.rank == 0:
+            warnings.warn("Too little data for a validation block of time; training without "
+                          "validation scores (lower split_block= or give validation=).",
+                          stacklevel=3)
+        self.train_runs, self.val_runs = train_runs, val_runs
+        self.data_seconds = time.perf_counter() - t0
+
+        # --- networks ------------------------------------------------------------------
+        act = "sigmoid" if self.kind in ("log_rain", "log_threshold", "minmax") else "none"
+        self.gcfg = cfg.generator_config(output_activation=act)
+        self.objective = make_objective(cfg.objective, cfg.gp_weight)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_torch_seed(self.seed, _INIT))
+            self.G = Generator(self.gcfg)
+            self.D = Critic(cfg.critic_config()) if self.objective.adversarial else None
+        self.G.to(self.device).train()
+        if self.D is not None:
+            self.D.to(self.device).train()
+        self.noise_gen = torch.Generator().manual_seed(_torch_seed(self.seed, _NOISE, self.rank))
+        self.step = 0
+        self.phase = "adam"
+        self._make_optimizers(self._phase_for(0))
+        self.history: dict[str, list] = {k: [] for k in (
+            "step", "loss_critic", "loss_generator", "wasserstein", "gradient_penalty",
+            "wall_time")}
+        self.val_history: dict[str, list] = {"val_step": []}
+        self.elapsed_before = 0.0
+        if self.resume_meta is not None:
+            self._load_state(resume_tensors, self.resume_meta)
+        elif self.world > 1:
+            self._broadcast_params()
+
+        # --- where checkpoints go ------------------------------------------------------
+        if checkpoint_dir is None:
+            if self.resume_meta is not None:
+                checkpoint_dir = Path(self.resume_meta["path"]).parent
+            else:
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                checkpoint_dir = Path("xstochsr-runs") / f"{info['variable']}-x{cfg.factor}-{stamp}"
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.last_checkpoint: Path | None = None
+
+    # --- configuration ------------------------------------------------------------------
+    @staticmethod
+    def _resumed_config(meta, factor, steps, overrides) -> TrainConfig:
+        cfg = TrainConfig.from_dict(meta["config"])
+        changed = {}
+        for k, v in overrides.items():
+            if v is None:
+                continue
+            if k not in RESUMABLE and getattr(cfg.replace(**{k: v}), k) != getattr(cfg, k):
+                raise CheckpointError(
+                    f"The checkpoint was trained with {k}={getattr(cfg, k)!r}; a resumed run "
+                    f"cannot change it to {v!r}. Only {sorted(RESUMABLE)} may change."
+                )
+            changed[k] = v
+        if int(factor) != cfg.factor and int(factor) != 8:  # 8 is train()'s default
+            raise CheckpointError(
+                f"The checkpoint is for factor {cfg.factor}, not {factor}; "
+                f"pass factor={cfg.factor}."
+            )
+        if steps is not None:
+            changed["steps"] = int(steps)
+        return cfg.replace(**changed)
+
+    def _phase_for(self, step: int) -> str:
+        cfg = self.cfg
+        return "sgd" if cfg.sgd_steps and step >= cfg.steps - cfg.sgd_steps else "adam"
+
+    def _param_groups(self, module, lr):
+        decay = [p for p in module.parameters() if p.ndim == 4]
+        other = [p for p in module.parameters() if p.ndim != 4]
+        return [{"params": decay, "weight_decay": self.cfg.weight_decay, "lr": lr},
+                {"params": other, "weight_decay": 0.0, "lr": lr}]
+
+    def _make_optimizers(self, phase: str) -> None:
+        import torch
+
+        cfg = self.cfg
+        self.phase = phase
+        mods = [("opt_g", self.G, cfg.lr_generator)]
+        if self.D is not None:
+            mods.append(("opt_d", self.D, cfg.lr_critic))
+        for name, mod, lr in mods:
+            if phase == "adam":
+                opt = torch.optim.Adam(self._param_groups(mod, lr), lr=lr, betas=cfg.betas)
+            else:
+                opt = torch.optim.SGD(self._param_groups(mod, cfg.sgd_lr), lr=cfg.sgd_lr)
+            setattr(self, name, opt)
+        if self.D is None:
+            self.opt_d = None
+
+    # --- distributed helpers ------------------------------------------------------------
+    def _broadcast_params(self) -> None:
+        import torch.distributed as dist
+
+        for mod in (self.G, self.D):
+            if mod is None:
+                continue
+            for t in list(mod.parameters()) + list(mod.buffers()):
+                dist.broadcast(t.data, src=0)
+
+    def _allreduce_grads(self, module) -> None:
+        if self.world == 1:
+            return
+        import torch
+        import torch.distributed as dist
+
+        params = [p for p in module.parameters() if p.grad is not None]
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= self.world
+        i = 0
+        for p in params:
+            n = p.grad.numel()
+            p.grad.copy_(flat[i:i + n].view_as(p.grad))
+            i += n
+
+    def _mean_logs(self, logs: dict[str, float]) -> dict[str, float]:
+        if self.world == 1:
+            return logs
+        import torch
+        import torch.distributed as dist
+
+        keys = sorted(logs)
+        t = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return {k: float(v) / self.world for k, v in zip(keys, t.tolist(), strict=True)}
+
+    def _any(self, flag: bool) -> bool:
+        if self.world == 1:
+            return flag
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(t)
+        return bool(t.item())
+
+    # --- one step -----------------------------------------------------------------------
+    def _tensors(self, batch):
+        import torch
+
+        dev = self.device
+        c = torch.from_numpy(batch.coarse).to(dev)
+        y = torch.from_numpy(batch.fine).to(dev)
+        m = None if batch.mask is None else torch.from_numpy(batch.mask).to(dev)
+        return c, y, m
+
+    def _noise(self, b: int, t: int, h: int, w: int):
+        nz = self.gcfg.noise_channels
+        if nz == 0:
+            return None, None
+        import torch
+
+        noise = torch.randn((b, t, nz, h, w), generator=self.noise_gen).to(self.device)
+        init = torch.randn((b, nz, h, w), generator=self.noise_gen).to(self.device)
+        return noise, init
+
+    def _autocast(self):
+        import torch
+
+        if not self.cfg.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def _generate(self, c):
+        b, t, _, h, w = c.shape
+        noise, init = self._noise(b, t, h, w)
+        with self._autocast():
+            y, _ = self.G(c, noise, None, init)
+        return y.float()
+
+    def _critic_step(self) -> dict[str, float]:
+        import torch
+
+        c, y, m = self._tensors(self.sampler.sample(self.local_batch))
+        with torch.no_grad():
+            fake = self._generate(c)
+        with self._autocast():
+            loss, logs = self.objective.critic_loss(self.D, c, y, fake, m,
+                                                    generator=self.noise_gen)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self._allreduce_grads(self.D)
+        self.opt_d.step()
+        return {"loss_critic": float(loss.detach()), **logs}
+
+    def _generator_step(self) -> float:
+        c, y, m = self._tensors(self.sampler.sample(self.local_batch))
+        if self.D is not None:
+            self.D.requires_grad_(False)
+        try:
+            fake = self._generate(c)
+            with self._autocast():
+                loss = self.objective.generator_loss(self.D, c, y, fake, m)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            if self.D is not None:
+                self.D.requires_grad_(True)
+        self._allreduce_grads(self.G)
+        self.opt_g.step()
+        return float(loss.detach())
+
+    def train_step(self) -> dict[str, float]:
+        """One generator update (after ``critic_steps`` critic updates); returns the logs."""
+        if self._phase_for(self.step) != self.phase:
+            self._make_optimizers(self._phase_for(self.step))
+        logs: dict[str, float] = {}
+        if self.D is not None:
+            acc: dict[str, float] = {}
+            for _ in range(self.cfg.critic_steps):
+                for k, v in self._critic_step().items():
+                    acc[k] = acc.get(k, 0.0) + v / self.cfg.critic_steps
+            logs.update(acc)
+        logs["loss_generator"] = self._generator_step()
+        self.step += 1
+        return self._mean_logs(logs)
+
+    # --- validation -----------------------------------------------------------------------
+    def validate(self) -> dict[str, float]:
+        """Scores of the generator on the held-out patches, in network (transformed) units.
+
+        ``val_rmse`` (ensemble mean vs truth), ``val_spread`` (ensemble standard
+        deviation), ``val_crps`` and, when :mod:`xstochsr.metrics` provides a rank
+        histogram, ``val_rank_ks`` (KS distance of the rank distribution from uniform).
+        """
+        import torch
+
+        vb = self.val_batch
+        if vb is None:
+            return {}
+        members = max(self.cfg.val_members, 2) if self.gcfg.noise_channels else 1
+        gen = torch.Generator().manual_seed(_torch_seed(self.seed, _VAL_NOISE))
+        nz = self.gcfg.noise_channels
+        n, t, _, h, w = vb.coarse.shape
+        was_training = self.G.training
+        self.G.eval()
+        out = np.empty((members, *vb.fine.shape[:2], *vb.fine.shape[-2:]), np.float32)
+        with torch.no_grad():
+            for mi in range(members):
+                for i in range(0, n, self.cfg.batch_size):
+                    c = torch.from_numpy(vb.coarse[i:i + self.cfg.batch_size]).to(self.device)
+                    b = c.shape[0]
+                    noise = init = None
+                    if nz:
+                        noise = torch.randn((b, t, nz, h, w), generator=gen).to(self.device)
+                        init = torch.randn((b, nz, h, w), generator=gen).to(self.device)
+                    with self._autocast():
+                        y, _ = self.G(c, noise, None, init)
+                    out[mi, i:i + b] = y.float()[:, :, 0].cpu().numpy()
+        self.G.train(was_training)
+        truth = vb.fine[:, :, 0].copy()
+        if vb.mask is not None:
+            truth[vb.mask[:, :, 0] == 0] = np.nan
+        return scores(out, truth)
+
+    # --- checkpoints --------------------------------------------------------------------
+    def _gather_rng(self) -> tuple[list, list]:
+        np_state = self.sampler.rng.bit_generator.state
+        tg_state = self.noise_gen.get_state()
+        if self.world == 1:
+            return [np_state], [tg_state]
+        import torch.distributed as dist
+
+        nps = [None] * self.world
+        tgs = [None] * self.world
+        dist.all_gather_object(nps, np_state)
+        dist.all_gather_object(tgs, tg_state)
+        return nps, tgs
+
+    def save_checkpoint(self, *, partial: bool = False) -> Path | None:
+        """Write a checkpoint of the current step (rank 0 writes; all ranks must call)."""
+        import torch
+
+        nps, tgs = self._gather_rng()
+        path = None
+        if self.rank == 0:
+            tensors: dict[str, torch.Tensor] = {}
+            for k, v in self.G.state_dict().items():
+                tensors[f"generator/{k}"] = v
+            meta_opt = {}
+            ot, om = optimizer_to_flat(self.opt_g, "opt_g")
+            tensors.update(ot)
+            meta_opt["opt_g"] = om
+            if self.D is not None:
+                for k, v in self.D.state_dict().items():
+                    tensors[f"critic/{k}"] = v
+                ot, om = optimizer_to_flat(self.opt_d, "opt_d")
+                tensors.update(ot)
+                meta_opt["opt_d"] = om
+            tensors["rng/torch_cpu"] = torch.get_rng_state()
+            for r, s in enumerate(tgs):
+                tensors[f"rng/noise/{r}"] = s
+            for k, v in self.history.items():
+                tensors[f"history/{k}"] = torch.tensor(v, dtype=torch.float64)
+            for k, v in self.val_history.items():
+                tensors[f"val_history/{k}"] = torch.tensor(v, dtype=torch.float64)
+            meta = {
+                "seed": self.seed,
+                "config": self.cfg.to_dict(),
+                "generator_config": self.gcfg.to_dict(),
+                "critic_config": None if self.D is None else self.D.config.to_dict(),
+                "transform": self.spec,
+                "phase": self.phase,
+                "optimizers": meta_opt,
+                "numpy_rng": nps,
+                "world_size": self.world,
+                "partial_step": bool(partial),
+                "elapsed_seconds": self.elapsed_before + (time.perf_counter() - self._t_start),
+                "data": {k: self.data.info[k] for k in ("variable", "shape", "units", "period")},
+            }
+            path = write_checkpoint(self.checkpoint_dir, self.step, tensors, meta)
+            prune_checkpoints(self.checkpoint_dir, self.cfg.keep_checkpoints)
+            self.last_checkpoint = path
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return path
+
+    def _load_state(self, tensors: dict, meta: dict) -> None:
+        import torch
+
+        if meta["world_size"] != self.world:
+            raise CheckpointError(
+                f"The checkpoint comes from {meta['world_size']} process(es); resume it with "
+                f"the same number (now {self.world})."
+            )
+        gsd = {k[len("generator/"):]: v for k, v in tensors.items() if k.startswith("generator/")}
+        self.G.load_state_dict(gsd, strict=True)
+        if self.D is not None:
+            csd = {k[len("critic/"):]: v for k, v in tensors.items() if k.startswith("critic/")}
+            self.D.load_state_dict(csd, strict=True)
+        self.step = int(meta["step"])
+        self._make_optimizers(meta["phase"])
+        optimizer_from_flat(self.opt_g, "opt_g", tensors, meta["optimizers"]["opt_g"])
+        if self.D is not None:
+            optimizer_from_flat(self.opt_d, "opt_d", tensors, meta["optimizers"]["opt_d"])
+        torch.set_rng_state(tensors["rng/torch_cpu"])
+        self.noise_gen.set_state(tensors[f"rng/noise/{self.rank}"])
+        self.sampler.rng.bit_generator.state = meta["numpy_rng"][self.rank]
+        for k in self.history:
+            self.history[k] = tensors[f"history/{k}"].tolist()
+        self.val_history = {k[len("val_history/"):]: v.tolist() for k, v in tensors.items()
+                            if k.startswith("val_history/")} or {"val_step": []}
+        self.elapsed_before = float(meta.get("elapsed_seconds", 0.0))
+
+    # --- the loop -------------------------------------------------------------------------
+    def _record(self, logs: dict[str, float]) -> None:
+        h = self.history
+        h["step"].append(self.step)
+        for k in ("loss_critic", "loss_generator", "wasserstein", "gradient_penalty"):
+            h[k].append(logs.get(k, float("nan")))
+        h["wall_time"].append(self.elapsed_before + time.perf_counter() - self._t_start)
+
+    def _record_val(self) -> dict[str, float]:
+        scores = self.validate()
+        if scores:
+            vh = self.val_history
+            vh.setdefault("val_step", []).append(self.step)
+            for k, v in scores.items():
+                vh.setdefault(k, [float("nan")] * (len(vh["val_step"]) - 1)).append(v)
+        return scores
+
+    def run(self):
+        """Train to ``cfg.steps`` and return the :class:`~xstochsr.models.gan.GANModel`."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        self._t_start = time.perf_counter()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {self.data.info['variable']}",
+                   disable=not (cfg.progress and self.rank == 0), unit="step",
+                   dynamic_ncols=True)
+        interrupted = partial = False
+        stopper = _Stopper()
+        try:
+            with stopper:
+                while self.step < cfg.steps:
+                    if self._any(stopper.requested):
+                        interrupted = True
+                        break
+                    partial = True
+                    logs = self.train_step()
+                    partial = False
+                    self._record(logs)
+                    post = {k: f"{v:.3g}" for k, v in logs.items()
+                            if k in ("loss_critic", "loss_generator", "gradient_penalty")}
+                    if cfg.val_every and self.step % cfg.val_every == 0 and self.step < cfg.steps:
+                        scores = self._record_val()
+                        post.update({k: f"{v:.3g}" for k, v in scores.items()
+                                     if k in ("val_crps", "val_rmse")})
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 \
+                            and self.step < cfg.steps:
+                        self.save_checkpoint()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        if not interrupted:
+            if cfg.val_every and (not self.val_history["val_step"]
+                                  or self.val_history["val_step"][-1] != self.step):
+                self._record_val()
+        self.save_checkpoint(partial=partial)
+        if interrupted and self.rank == 0:
+            print(f"xstochsr: training stopped at step {self.step}/{cfg.steps}; checkpoint "
+                  f"{self.last_checkpoint}. Continue with resume={str(self.checkpoint_dir)!r}.",
+                  flush=True)
+        model = self._build_model(interrupted)
+        if self._own_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+        return model
+
+    # --- the result ---------------------------------------------------------------------
+    def history_dataset(self) -> xr.Dataset:
+        """Losses along ``step`` and validation scores along ``val_step``, as a Dataset."""
+        h = self.history
+        attrs = {
+            "loss_critic": "critic loss (negative Wasserstein estimate + weighted gradient "
+                           "penalty), mean over the critic updates of the step",
+            "loss_generator": "generator loss (-critic score of generated sequences, or MSE)",
+            "wasserstein": "critic's estimate of the Wasserstein distance real-fake",
+            "gradient_penalty": "gradient penalty (unweighted)",
+            "wall_time": "seconds since the start of training",
+        }
+        dv = {k: ("step", np.asarray(h[k], dtype=np.float64), {"long_name": attrs[k]})
+              for k in attrs}
+        dv["wall_time"][2]["units"] = "s"
+        vh = self.val_history
+        vattrs = {"val_rmse": "RMSE of the ensemble mean on validation patches",
+                  "val_spread": "ensemble standard deviation on validation patches",
+                  "val_crps": "CRPS on validation patches",
+                  "val_rank_ks": "KS distance of the rank histogram from uniform",
+                  "val_outlier_proportion": "fraction of truths outside the ensemble range"}
+        for k, v in vh.items():
+            if k == "val_step":
+                continue
+            dv[k] = ("val_step", np.asarray(v, dtype=np.float64),
+                     {"long_name": vattrs.get(k, k), "units": "1 (transformed space)"})
+        ds = xr.Dataset(dv, coords={"step": np.asarray(h["step"], dtype=np.int64),
+                                    "val_step": np.asarray(vh.get("val_step", []),
+                                                           dtype=np.int64)})
+        ds.attrs = {"title": "xstochsr training history", "objective": self.cfg.objective,
+                    "preset": self.cfg.preset, "seed": self.seed}
+        return ds
+
+    def _build_model(self, interrupted: bool):
+        import torch
+
+        from .. import __version__
+        from ..models.base import ModelCard
+        from ..models.gan import GANModel
+
+        info, cfg = self.data.info, self.cfg
+        hist = self.history_dataset()
+        last_val = {k: float(hist[k].values[-1]) for k in hist.data_vars
+                    if k.startswith("val_") and hist.sizes.get("val_step", 0)}
+        wall = self.elapsed_before + time.perf_counter() - self._t_start
+        training = {
+            "data": {k: info[k] for k in ("variable", "long_name", "dims", "shape", "period",
+                                          "frames", "sequences", "runs", "coarse_input",
+                                          "nan_fraction")},
+            "period": info["period"],
+            "split": {"train_runs": len(self.train_runs), "val_runs": len(self.val_runs),
+                      "split_block": cfg.split_block, "val_fraction": cfg.val_fraction},
+            "patch": {"coarse": [cfg.patch_size, cfg.patch_size],
+                      "fine": [cfg.patch_size * cfg.factor] * 2, "seq_len": cfg.seq_len},
+            "steps": self.step,
+            "steps_planned": cfg.steps,
+            "sequences_seen": self.step * cfg.batch_size * (
+                cfg.critic_steps + 1 if self.D is not None else 1),
+            "interrupted": bool(interrupted),
+            "seed": self.seed,
+            "objective": cfg.objective,
+            "config": cfg.to_dict(),
+            "critic": None if self.D is None else self.D.config.to_dict(),
+            "hardware": {"platform": platform.platform(), "machine": platform.machine(),
+                         "processor": platform.processor(), "torch": torch.__version__,
+                         "torch_threads": torch.get_num_threads(), "device": str(self.device),
+                         "device_name": (torch.cuda.get_device_name(self.device)
+                                         if self.device.type == "cuda" else "cpu"),
+                         "processes": self.world},
+            "wall_time_seconds": round(wall, 3),
+            "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
+            "xstochsr_version": __version__,
+        }
+        kind_txt = "deterministic" if cfg.objective == "mse" else "stochastic GAN"
+        name = f"{info['variable']}-x{cfg.factor}" + ("-det" if cfg.objective == "mse" else "")
+        card = ModelCard(
+            name=name,
+            variable=info["variable"],
+            standard_name=info["standard_name"],
+            units=info["units"],
+            transform=dict(self.spec),
+            architecture=self.gcfg.to_dict(),
+            native_grid_spacing=info["native_grid_spacing"],
+            training=training,
+            scores={"validation": last_val} if last_val else {},
+            description=(f"Recurrent {kind_txt}"
+                         f" generator (Leinonen et al. 2021) trained with xstochsr.train on "
+                         f"{info['variable']} ({info['frames']} frames), factor {cfg.factor}."),
+            citation="Leinonen, Nerini & Berne (2021), IEEE TGRS 59(9):7211-7223.",
+        )
+        gen = self.G.to("cpu").eval()
+        model = GANModel(gen, card)
+        model.history = hist
+        model.checkpoint = self.last_checkpoint
+        return model
