@@ -13,14 +13,10 @@ split inside), 112-127 are held out entirely for the model card's scores
 from __future__ import annotations
 
 import argparse
-import platform
-import time
 from pathlib import Path
 
-import torch
 import xarray as xr
-
-import xstochsr
+from pretrain_common import train_and_save
 
 DEFAULT_DATA = Path.home() / ".cache" / "xstochsr" / "training" / "rain_sequences.nc"
 TRAIN_SEQUENCES = slice(0, 112)
@@ -36,30 +32,20 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     ds = xr.open_dataset(args.data).isel(sequence=TRAIN_SEQUENCES)
-    t0 = time.time()
-    model = xstochsr.train(
-        ds, var="rain_rate", factor=8, preset="cpu", steps=args.steps, seed=args.seed,
-        checkpoint_dir=args.out / "checkpoints", resume=args.resume,
-        val_every=300, val_sequences=8, val_members=8, checkpoint_every=100,
+    train_and_save(
+        ds, name="rain-x8", var="rain_rate", out=args.out, steps=args.steps, seed=args.seed,
+        resume=args.resume,
+        description=(
+            "Recurrent stochastic generator (Leinonen et al. 2021 architecture, CPU size) for "
+            "precipitation rate at factor 8, trained on simulated rain sequences whose "
+            "spectra and intensities were fitted to real Meteosat MPE rain-rate fields."),
+        license="MIT (weights); training data simulated by xstochsr",
+        card_training=dict(
+            script="scripts/train_rain_x8.py", data=str(args.data.name),
+            data_description=ds.attrs.get("title", ""), sequences="0-111 of 128",
+            held_out="sequences 112-127 and the four real Meteosat MPE crops"),
+        val_every=300, val_sequences=8, val_members=8,
     )
-    wall = time.time() - t0
-    model.card.name = "rain-x8"
-    model.card.description = (
-        "Recurrent stochastic generator (Leinonen et al. 2021 architecture, CPU size) for "
-        "precipitation rate at factor 8, trained on simulated rain sequences whose spectra "
-        "and intensities were fitted to real Meteosat MPE rain-rate fields.")
-    model.card.training.update(
-        script="scripts/train_rain_x8.py", data=str(args.data.name),
-        data_description=ds.attrs.get("title", ""), sequences="0-111 of 128",
-        held_out="sequences 112-127 and the four real Meteosat MPE crops",
-        wall_time_s=round(wall, 1), machine=f"{platform.machine()} {platform.processor()}",
-        torch_threads=torch.get_num_threads())
-    model.card.license = "MIT (weights); training data simulated by xstochsr"
-    model.card.citation = ("Leinonen, Nerini & Berne (2021), IEEE TGRS 59(9):7211-7223, "
-                           "doi:10.1109/TGRS.2020.3032790")
-    w, c = model.save(args.out / "rain-x8")
-    model.history.to_netcdf(args.out / "history.nc")
-    print(f"trained {args.steps} steps in {wall / 60:.1f} min -> {w}, {c}")
     return 0
 
 
