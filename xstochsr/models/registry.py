@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UnknownModelError, UnitsError
+from ..errors import UnitsError, UnknownModelError
 from .base import Downscaler, ModelCard
 
 __all__ = ["list_models", "describe_models", "load_model", "pretrained_card", "select_model"]

@@ -1,0 +1,100 @@
+"""Every pretrained model in data_registry.txt loads, matches its card and downscales its sample.
+
+These run on the packaged weights and samples (no network): pooch serves both from the
+package after a sha256 check.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import xstochsr
+from xstochsr import datasets
+from xstochsr.errors import UnknownModelError
+from xstochsr.grid import coarsen_field
+from xstochsr.models.gan import GANModel
+from xstochsr.models.generator import Generator, GeneratorConfig
+from xstochsr.models.registry import list_models, pretrained_card, select_model
+
+PRETRAINED = list_models("pretrained")
+
+
+def _sample_for(card) -> tuple[str, str]:
+    """(sample name, variable) of the first sample holding the card's standard_name."""
+    for name in datasets.list_samples():
+        ds = datasets.open_sample(name)
+        for var, da in ds.data_vars.items():
+            if da.attrs.get("standard_name") == card.standard_name and da.ndim >= 2:
+                return name, var
+    raise AssertionError(f"no sample holds {card.standard_name!r} for model {card.name!r}")
+
+
+def test_there_are_pretrained_models():
+    assert "rain-x8" in PRETRAINED
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_loads_and_matches_its_card(name):
+    model = xstochsr.load_model(name)
+    assert isinstance(model, GANModel)
+    card = pretrained_card(name)
+    assert model.card.to_dict() == card.to_dict()
+    assert card.name == name and card.kind == "generator"
+    assert card.factor == 8 and card.units and card.standard_name
+    # the weights are exactly the architecture the card describes
+    fresh = Generator(GeneratorConfig(**card.architecture))
+    got = model.generator.state_dict()
+    want = fresh.state_dict()
+    assert set(got) == set(want)
+    assert all(got[k].shape == want[k].shape for k in want)
+    assert all(torch.isfinite(v).all() for v in got.values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_card_records_training_and_a_passed_gate(name):
+    """Shipped only when it beats bilinear on CRPS and the stochastic baseline on rank KS."""
+    raw = json.loads(datasets.fetch(f"{name}.json").read_text())
+    training, scores = raw["training"], raw["scores"]
+    assert training["steps"] > 0 and not training["interrupted"]
+    assert training["script"].startswith("scripts/")
+    assert scores["gate_passed"] is True and not scores["gate_failures"]
+    k = scores["gate_ks_baseline"]
+    for set_name, table in scores["held_out"].items():
+        assert table["model"]["crps"] < table["bilinear"]["crps"], set_name
+        assert table["model"]["rank_ks"] < table[k]["rank_ks"], set_name
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_downscales_its_sample(name):
+    card = pretrained_card(name)
+    sample, var = _sample_for(card)
+    truth = datasets.open_sample(sample)[var]
+    if "time" in truth.dims:
+        truth = truth.isel(time=slice(0, 2))
+    truth = truth.isel(y=slice(64, 128), x=slice(64, 128))
+    coarse = coarsen_field(truth, card.factor)
+    ens = xstochsr.downscale(coarse, factor=card.factor, members=3, model=name, seed=3,
+                             progress=False)
+    assert ens.sizes["realization"] == 3
+    assert ens.sizes["y"] == truth.sizes["y"] and ens.sizes["x"] == truth.sizes["x"]
+    assert np.isfinite(ens.values).all()
+    assert ens.attrs["units"] == truth.attrs["units"]
+    assert name in ens.attrs["history"]
+    # members differ (stochastic) and keep the coarse means (conserve is on by default)
+    assert float(abs(ens.isel(realization=0) - ens.isel(realization=1)).max()) > 0
+    back = coarsen_field(ens, card.factor)
+    np.testing.assert_allclose(back.values, np.broadcast_to(coarse.values, back.shape),
+                               rtol=1e-4, atol=1e-4 * float(abs(coarse).max()))
+
+
+def test_precipitation_picks_rain_model_by_standard_name_and_units():
+    assert select_model("mm h-1", "lwe_precipitation_rate", 8) == "rain-x8"
+    assert select_model("m s-1", "lwe_precipitation_rate", 8) == "rain-x8"  # units convert
+    with pytest.raises(UnknownModelError, match="rain-x8"):
+        select_model("K", "air_temperature", 8)
+    with pytest.raises(UnknownModelError, match="factor 8"):
+        select_model("mm h-1", "lwe_precipitation_rate", 4)
