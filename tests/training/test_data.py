@@ -158,3 +158,32 @@ def test_units_conversion_to_mm_per_hour():
     np.testing.assert_allclose(np.nan_to_num(d.fine[0]), np.nan_to_num(ds.precip.values),
                                rtol=1e-5, atol=1e-6)
     assert d.info["units"] == "mm h-1"
+
+
+@pytest.mark.parametrize("name, attrs, rain", [
+    ("pw", {"standard_name": "atmosphere_mass_content_of_water_vapor"}, False),
+    ("precipitable_water", {}, False),               # "precip" in the name, not rain
+    ("precip", {"standard_name": "air_temperature"}, False),  # standard_name decides
+    ("x", {"standard_name": "lwe_precipitation_rate"}, True),
+    ("x", {"standard_name": "precipitation_flux"}, True),
+    ("pr", {}, True),
+])
+def test_is_precipitation(name, attrs, rain):
+    from xstochsr.training.data import is_precipitation
+
+    assert is_precipitation(xr.DataArray([0.0], name=name, attrs=attrs)) is rain
+
+
+def test_precipitable_water_keeps_its_units_and_standardizes():
+    """Regression: 'precipitable_water' was taken for rain and sent to mm h-1."""
+    da = temperature().rename("precipitable_water")
+    da.attrs = {"units": "kg m-2", "standard_name": "atmosphere_mass_content_of_water_vapor"}
+    d = load_training_data(da, factor=4)
+    assert not d.info["rain"] and d.info["units"] == "kg m-2"
+
+
+def test_precipitation_amount_keeps_its_units():
+    da = (temperature() - 270).clip(min=0).rename("tp")
+    da.attrs = {"units": "mm", "standard_name": "precipitation_amount"}
+    d = load_training_data(da, factor=4)
+    assert d.info["rain"] and d.info["units"] == "mm"

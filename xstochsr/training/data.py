@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import DomainTooSmallError, InvalidInputError, MissingUnitsError
+from ..errors import DomainTooSmallError, InvalidInputError
 from ..models import transforms
 
 __all__ = [
@@ -49,11 +49,20 @@ _PRECIP_NAMES = {"pr", "tp", "rr", "precip", "precipitation", "rain", "rainrate"
 
 
 def is_precipitation(da: xr.DataArray) -> bool:
-    """Whether ``da`` looks like a precipitation (rain) field, from its CF metadata/name."""
+    """Whether ``da`` is a precipitation (rain) field, from its CF metadata or its name.
+
+    A ``standard_name`` decides when there is one (``lwe_precipitation_rate``,
+    ``precipitation_flux``, ``rainfall_rate``... but not ``atmosphere_mass_content_of_
+    water_vapor``); otherwise the variable name does. "precipitable" (water vapour)
+    never counts.
+    """
     sn = str(da.attrs.get("standard_name", "")).lower()
-    if any(w in sn for w in ("precipitation", "rain", "snowfall")):
-        return True
+    if sn:
+        return any(w in sn for w in ("precipitation", "rain", "snowfall")) and \
+            "precipitable" not in sn
     name = str(da.name or "").lower()
+    if "precipitable" in name:
+        return False
     return name in _PRECIP_NAMES or "rain" in name or "precip" in name
 
 
@@ -141,25 +150,28 @@ def _select(obj: xr.Dataset | xr.DataArray, var: str | None) -> xr.DataArray:
 
 
 def _to_units(da: xr.DataArray, units: str | None) -> xr.DataArray:
-    """Convert ``da`` to ``units`` with :mod:`xstochsr.units` (imported lazily)."""
+    """Convert ``da`` to ``units`` (None: leave it in its own)."""
+    from .. import units as U
+
     src = da.attrs.get("units")
     if units is None or (src is not None and str(src).strip() == units):
         return da
-    try:
-        from .. import units as U
-    except ImportError:  # units module not there: only exact matches pass
-        if src is None:
-            raise MissingUnitsError(
-                f"{da.name or 'The field'!r} has no 'units' attribute; set it, e.g. "
-                f"da.attrs['units'] = {units!r}."
-            ) from None
-        raise InvalidInputError(
-            f"The field is in {src!r} but the model works in {units!r}; convert it first."
-        ) from None
-    conv = getattr(U, "to_model_units", None)
-    if conv is not None:
-        return conv(da, units)
     return U.to_units(da, units)
+
+
+def _rain_units(da: xr.DataArray) -> str | None:
+    """``"mm h-1"`` for a precipitation rate or flux; None (its own units) for an amount."""
+    from .. import units as U
+    from ..errors import UnitsError
+
+    src = da.attrs.get("units")
+    if src is None:  # to_units then says the attribute is missing, and how to set it
+        return "mm h-1"
+    try:
+        U.affine(str(src), "mm h-1")
+    except UnitsError:
+        return None
+    return "mm h-1"
 
 
 def _extra_dim(da: xr.DataArray, keep: tuple[str, ...]) -> str | None:
@@ -283,7 +295,7 @@ def load_training_data(
     rain = is_precipitation(da) if rain is None else rain
     axes = find_axes(da, require_time=True)
     if units is None and rain:
-        units = "mm h-1"
+        units = _rain_units(da)
     da = _to_units(da, units)
     seq = _extra_dim(da, (axes.t, axes.y, axes.x))
     order = ((seq,) if seq else ()) + (axes.t, axes.y, axes.x)
