@@ -132,9 +132,11 @@ def ship(path: Path, model_name: str, script: str) -> None:
     lines = [begin + " (managed by scripts/evaluate_pretrained.py --ship)",
              f"# {model_name}: pretrained generator trained with {script} "
              "(card: docs/models.md).", "#   Licence: MIT (weights)."]
-    for suffix in (".safetensors", ".json"):
+    for suffix, what in ((".safetensors", "weights (safetensors)"),
+                         (".json", "model card (JSON; held-out scores under 'scores')")):
         f = data / f"{model_name}{suffix}"
-        lines.append(f"xstochsr/data/{f.name} sha256:{datasets.file_hash(f)}")
+        lines += [f"#   {model_name} {what}",
+                  f"xstochsr/data/{f.name} sha256:{datasets.file_hash(f)}"]
     block = "\n".join([*lines, end]) + "\n"
     if begin in text:
         pre, rest = text.split(begin, 1)

@@ -34,8 +34,9 @@ __all__ = ["ModelCard", "Downscaler", "member_rng", "NOISE", "INIT_NOISE"]
 NOISE, INIT_NOISE, AUX = 0, 1, 2
 
 
-def member_rng(seed: int, member: int, batch: int, t: int, stream: int = NOISE) -> np.random.Generator:
-    """A numpy Generator for one (member, sequence, time step, stream).
+def member_rng(seed: int, member: int, batch: int, t: int,
+               stream: int = NOISE) -> np.random.Generator:
+    """Return a numpy Generator for one (member, sequence, time step, stream).
 
     Parameters
     ----------
@@ -53,7 +54,8 @@ def member_rng(seed: int, member: int, batch: int, t: int, stream: int = NOISE) 
     numpy.random.Generator
         Seeded with ``SeedSequence(seed, spawn_key=(member, batch, t, stream))``.
     """
-    ss = np.random.SeedSequence(int(seed), spawn_key=(int(member), int(batch), int(t), int(stream)))
+    ss = np.random.SeedSequence(int(seed),
+                                spawn_key=(int(member), int(batch), int(t), int(stream)))
     return np.random.Generator(np.random.PCG64(ss))
 
 
@@ -115,6 +117,15 @@ class ModelCard:
     def to_json(self) -> str:
         """JSON text, keys sorted for stable hashes."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=_json_default)
+
+    def to_markdown(self, level: int = 2) -> str:
+        """Render the card as Markdown (what docs/models.md shows)."""
+        from .card_markdown import card_markdown
+
+        return card_markdown(self, level)
+
+    def _repr_markdown_(self) -> str:  # Jupyter shows the card as a document
+        return self.to_markdown(level=3)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelCard:

@@ -1,0 +1,100 @@
+"""A model card as Markdown: what docs/models.md shows for every pretrained model.
+
+Rendered from the JSON card itself, so the documentation can only say what the card
+says (a test checks docs/models.md against the registered cards).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ModelCard
+
+__all__ = ["card_markdown"]
+
+#: score columns of the held-out tables, with their headers
+COLUMNS = (("crps", "CRPS"), ("rank_ks", "rank KS"), ("rmse", "ens.-mean RMSE"),
+           ("lsd_db", "LSD (dB)"), ("fss", "FSS"), ("q99_ratio", "q99 ratio"),
+           ("mass_error", "mass error"))
+ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)",
+             "model_raw": "{name}, bare network (`conserve=False`)"}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v != 0 and abs(v) < 1e-3:
+            return f"{v:.3g}"
+        return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3f}"
+    return str(v)
+
+
+def card_markdown(card: ModelCard, level: int = 2) -> str:
+    """Render ``card`` as Markdown: description, usage, data, training, held-out scores.
+
+    Parameters
+    ----------
+    card : ModelCard
+    level : int
+        Heading level of the model's title.
+
+    Returns
+    -------
+    str
+    """
+    h = "#" * level
+    t = card.training
+    lines = [f"{h} `{card.name}`", "", card.description, "",
+             "```python", f'ens = da.sr.downscale(model="{card.name}", factor={card.factor}, '
+             "members=10)", "```", "",
+             "| | |", "|---|---|",
+             f"| field | `{card.variable}`, standard_name `{card.standard_name}`, "
+             f"in `{card.units}` |",
+             f"| factor | {card.factor} |"]
+    if card.native_grid_spacing:
+        g = card.native_grid_spacing
+        lines.append(f"| coarse grid spacing trained on | {_fmt(g['value'])} {g['units']} |")
+    lines.append(f"| transform | `{card.transform}` |")
+    if t:
+        patch = t.get("patch", {})
+        lines += [
+            f"| training data | {t.get('data_description') or t.get('data', '')} "
+            f"(`{t.get('data', '')}`, sequences {t.get('sequences', 'all')}) |",
+            f"| held out | {t.get('held_out', '')} |",
+            f"| patches | coarse {patch.get('coarse')}, fine {patch.get('fine')}, "
+            f"{patch.get('seq_len')} frames |",
+            f"| objective, steps | {t.get('objective')}, {t.get('steps')} steps "
+            f"({t.get('sequences_seen', '?')} sequences seen), "
+            f"preset `{t.get('config', {}).get('preset')}` |",
+            f"| hardware, time | {t.get('hardware', {}).get('device', '?')}, "
+            f"torch {t.get('hardware', {}).get('torch', '?')}, "
+            f"{t.get('torch_threads', '?')} thread(s); "
+            f"{t.get('wall_time_s', 0) / 60:.1f} min |",
+            f"| script | `{t.get('script', '')}` |",
+        ]
+    lines += [f"| licence | {card.license} |", f"| citation | {card.citation} |", ""]
+    held = card.scores.get("held_out", {})
+    if held:
+        members = card.scores.get("members")
+        k = card.scores.get("gate_ks_baseline", "rainfarm")
+        verdict = "passed" if card.scores.get("gate_passed") else "FAILED"
+        lines += [f"Held-out scores ({members} members; lower is better except FSS, and "
+                  "q99 ratio is best at 1). The shipping gate, CRPS below bilinear's and "
+                  f"rank KS below {k}'s on every held-out set, {verdict}.", ""]
+        for set_name, table in held.items():
+            lines += [f"*Held-out set `{set_name}`*", "",
+                      "| method | " + " | ".join(c[1] for c in COLUMNS) + " |",
+                      "|---" * (len(COLUMNS) + 1) + "|"]
+            for method, row in table.items():
+                label = ROW_NAMES.get(method, "{name}").format(
+                    name=card.name if method in ROW_NAMES else method)
+                lines.append(f"| {label} | "
+                             + " | ".join(_fmt(row.get(c[0], float("nan"))) for c in COLUMNS)
+                             + " |")
+            lines.append("")
+    val = card.scores.get("validation")
+    if val:
+        lines += ["Last validation during training (time blocks held out of the training "
+                  "sequences, bare network, in transformed units): "
+                  + ", ".join(f"{k} {_fmt(v)}" for k, v in val.items()
+                              if isinstance(v, float)) + ".", ""]
+    return "\n".join(lines)
