@@ -51,7 +51,7 @@ class SRAccessor:
         return verify(self._obj, obs, **kwargs)
 
     def rank_histogram(self, obs, **kwargs):
-        """Rank histogram of ``obs`` in the ensemble; see :func:`xstochsr.metrics.rank_histogram`."""
+        """Rank histogram of ``obs`` in the ensemble (:func:`xstochsr.metrics.rank_histogram`)."""
         from .metrics import rank_histogram
 
         return rank_histogram(self._obj, obs, **kwargs)

@@ -98,7 +98,7 @@ def _add_train(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``xstochsr`` argument parser."""
+    """Build the ``xstochsr`` argument parser."""
     from . import __version__
 
     parser = argparse.ArgumentParser(

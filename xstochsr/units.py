@@ -19,7 +19,9 @@ import xarray as xr
 
 from .errors import MissingUnitsError, UnitsError
 
-__all__ = ["ureg", "parse", "describe", "affine", "convert", "to_units", "same_units"]
+# ureg is served by the module __getattr__ below (built on first use)
+__all__ = ["ureg", "parse", "describe", "affine", "convert", "to_units",  # noqa: F822
+           "same_units"]
 
 
 @functools.cache

@@ -34,6 +34,7 @@ class ReflectConv(nn.Module):
         self.conv = nn.utils.parametrizations.spectral_norm(conv) if sn else conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reflect-pad, then convolve: (N, C_in, H, W) -> (N, C_out, H, W)."""
         if self.pad:
             x = F.pad(x, (self.pad,) * 4, mode="reflect")
         return self.conv(x)
@@ -74,6 +75,7 @@ class ResBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-activation residual block: (N, C_in, H, W) -> (N, C_out, H, W)."""
         y = self.conv1(self.act1(x))
         y = self.conv2(self.act2(y))
         return y + self.shortcut(x)
@@ -105,6 +107,7 @@ class ConvGRUCell(nn.Module):
         self.cand = ReflectConv(cin + ch, ch, 3, sn=sn)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One GRU step: input (N, C_in, H, W), state (N, C, H, W) -> new state."""
         z, r = torch.sigmoid(self.gates(torch.cat([x, h], dim=1))).chunk(2, dim=1)
         o = self.cand(torch.cat([x, r * h], dim=1))
         return z * h + (1 - z) * torch.tanh(o)
@@ -114,4 +117,5 @@ class Upsample2x(nn.Module):
     """Bilinear x2 upsampling (cell-centred: ``align_corners=False``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, 2H, 2W)."""
         return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)

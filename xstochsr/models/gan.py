@@ -129,7 +129,8 @@ class GANModel(Downscaler):
                 noise = self._noise(seed, members, nb, batch_offset, t, (ny, nx), NOISE, device)
                 init = None
                 if h is None:
-                    init = self._noise(seed, members, nb, batch_offset, t, (ny, nx), INIT_NOISE, device)
+                    init = self._noise(seed, members, nb, batch_offset, t, (ny, nx),
+                                       INIT_NOISE, device)
                 y, h = g(xt[:, i : i + 1], None if noise is None else noise.unsqueeze(1), h, init)
                 y = transforms.inverse(y[:, 0, 0].float(), self.card.transform)
                 out[:, :, i] = y.reshape(nm, nb, ny * f, nx * f).cpu().numpy()

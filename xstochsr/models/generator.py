@@ -94,7 +94,7 @@ class GeneratorConfig:
 
     @classmethod
     def small(cls, factor: int = 8, **kw: Any) -> GeneratorConfig:
-        """A CPU-sized network (about 0.7 M parameters at factor 8)."""
+        """Return a CPU-sized network (about 0.7 M parameters at factor 8)."""
         base = dict(width=64, noise_channels=8, encoder_blocks=2, init_blocks=2)
         base.update(kw)
         return cls(factor=factor, **base)

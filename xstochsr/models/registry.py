@@ -35,7 +35,7 @@ def _pretrained_names() -> list[str]:
 
 
 def pretrained_card(name: str) -> ModelCard:
-    """The card of a pretrained model, without fetching its weights."""
+    """Return the card of a pretrained model, without fetching its weights."""
     import json
 
     from .. import datasets
