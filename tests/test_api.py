@@ -316,3 +316,14 @@ def test_conserve_means_ties_blocks_to_coarse(rng, transform):
         assert float(ens.min()) >= 0
         dry = np.repeat(np.repeat(da.values == 0, 4, -2), 4, -1)
         assert np.all(ens.values[:, dry] == 0)
+
+
+def test_factor_defaults_to_the_models(rng):
+    from fields import tiny_model as make
+
+    da = projected_field(rng, nt=2, ny=4, nx=4)
+    m4 = make(factor=4)
+    ens = xstochsr.downscale(da, members=1, model=m4, seed=0, progress=False)
+    assert ens.sizes["y"] == 16 and ens.attrs["xstochsr_factor"] == 4
+    ens = xstochsr.downscale(da, members=1, model="bilinear", progress=False)  # any factor
+    assert ens.attrs["xstochsr_factor"] == 8

@@ -209,7 +209,7 @@ def _history(da: xr.DataArray, text: str) -> str:
 
 def downscale(
     da: xr.DataArray,
-    factor: int = 8,
+    factor: int | None = None,
     members: int | Sequence[int] = 10,
     *,
     model: str | Downscaler | None = None,
@@ -232,8 +232,9 @@ def downscale(
         optional time axis, and any other dims (levels, forecast leads), which are
         batched over. Needs a ``units`` attribute when the model has units. NaN cells
         (e.g. outside radar range) stay NaN in the fine cells under them.
-    factor : int, default 8
-        Refinement factor along X and Y.
+    factor : int, optional
+        Refinement factor along X and Y. Default: the factor of ``model`` when it was
+        built for one (its card's ``factor``), else 8.
     members : int or sequence of int, default 10
         Number of members, or the indices of the members to generate: member ``k``
         gets the same noise whether generated alone or with others (equal to float
@@ -290,6 +291,12 @@ def downscale(
             f"downscale needs an xarray.DataArray, got {type(da).__name__}. "
             "Pick a variable first: ds['precip'].sr.downscale(...)."
         )
+    if factor is None:
+        from .models.registry import load_model
+
+        if model is not None:
+            model = load_model(model)  # once: _resolve_model passes model objects through
+        factor = (model.card.factor if model is not None else None) or 8
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 2:
         raise InvalidInputError(f"factor must be an integer >= 2, got {factor!r}.")
     factor = int(factor)

@@ -40,7 +40,8 @@ def _add_downscale(sub) -> None:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--var", default=None, help="variable (default: the only data variable)")
-    p.add_argument("--factor", type=int, default=8)
+    p.add_argument("--factor", type=int, default=None,
+                   help="refinement factor (default: the model's, else 8)")
     p.add_argument("--members", type=int, default=10)
     p.add_argument("--model", default=None, help="model name or path (default: chosen from "
                    "the variable's standard_name and units)")
