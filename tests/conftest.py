@@ -20,6 +20,17 @@ def _few_threads():
 
 
 @pytest.fixture
+def one_thread():
+    """Run a test on one torch thread (small convolutions are faster and deterministic)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def rng():
     """A seeded numpy Generator."""
     return np.random.default_rng(12345)

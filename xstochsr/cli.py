@@ -91,10 +91,8 @@ def _run_models(args) -> int:
 
 
 def _add_train(sub) -> None:
-    try:
-        from .training.cli import add_parser
-    except ImportError:  # training not available in this build
-        return
+    from .training.cli import add_parser
+
     add_parser(sub)
 
 

@@ -4,13 +4,7 @@ import torch
 from xstochsr.errors import ModelCardError, UnsupportedFactorError
 from xstochsr.models.critic import Critic, CriticConfig
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(factor=4):

@@ -4,13 +4,7 @@ import torch
 from xstochsr.models.critic import Critic, CriticConfig
 from xstochsr.training.objective import WGANGP, MSEObjective, apply_mask, make_objective
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def setup():

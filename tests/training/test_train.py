@@ -18,12 +18,7 @@ TINY = dict(factor=4, gen_width=16, gen_noise_channels=4, gen_encoder_blocks=1,
             progress=False)
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +192,7 @@ def test_clear_errors(rain):
 
 
 def test_cli(rain, tmp_path):
-    from xstochsr.training.cli import _cli
+    from xstochsr.cli import main as _cli
 
     path = tmp_path / "data.nc"
     rain.to_netcdf(path)

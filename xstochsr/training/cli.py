@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
-__all__ = ["add_parser", "main", "build_parser"]
+__all__ = ["add_parser", "main"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -96,26 +95,3 @@ def main(args: argparse.Namespace) -> int:
               f"steps; last values: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()
                                                   if k != "wall_time"))
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Build a parser with only ``train`` (for ``python -m xstochsr.training.cli``)."""
-    parser = argparse.ArgumentParser(prog="xstochsr")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    return parser
-
-
-def _cli(argv: list[str] | None = None) -> int:
-    from ..errors import XStochSRError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except XStochSRError as err:
-        print(f"xstochsr: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(_cli())
