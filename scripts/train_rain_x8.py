@@ -8,6 +8,11 @@ split inside), 112-127 are held out entirely for the model card's scores
 
     python scripts/make_rain_sequences.py            # ~2.5 min, writes ~/.cache/...
     python scripts/train_rain_x8.py --steps 1200     # CPU preset, 2 cores
+    python scripts/train_rain_x8.py --objective mse  # the deterministic baseline
+                                                     # (rain-det-x8, runs/rain-det-x8)
+
+The deterministic baseline is the same generator without noise, trained with MSE on the
+same data and seed (issue 5); it is compared in docs/benchmarks.md, not shipped.
 """
 
 from __future__ import annotations
@@ -27,16 +32,23 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--seed", type=int, default=20261125)
-    p.add_argument("--out", type=Path, default=Path("runs/rain-x8"))
+    p.add_argument("--objective", choices=["wgan-gp", "mse"], default="wgan-gp")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default runs/rain-x8 (wgan-gp) or runs/rain-det-x8 (mse)")
     p.add_argument("--resume", type=Path, default=None)
     args = p.parse_args(argv)
 
+    det = args.objective == "mse"
+    name = "rain-det-x8" if det else "rain-x8"
+    out = args.out or Path("runs") / name
     ds = xr.open_dataset(args.data).isel(sequence=TRAIN_SEQUENCES)
+    what = ("Deterministic recurrent generator (no noise, MSE loss; the paper's deterministic "
+            "baseline)" if det else "Recurrent stochastic generator")
     train_and_save(
-        ds, name="rain-x8", var="rain_rate", out=args.out, steps=args.steps, seed=args.seed,
-        resume=args.resume,
+        ds, name=name, var="rain_rate", out=out, steps=args.steps, seed=args.seed,
+        resume=args.resume, objective=args.objective,
         description=(
-            "Recurrent stochastic generator (Leinonen et al. 2021 architecture, CPU size) for "
+            f"{what} (Leinonen et al. 2021 architecture, CPU size) for "
             "precipitation rate at factor 8, trained on simulated rain sequences whose "
             "spectra and intensities were fitted to real Meteosat MPE rain-rate fields."),
         license="MIT (weights); training data simulated by xstochsr",

@@ -327,3 +327,20 @@ def test_factor_defaults_to_the_models(rng):
     assert ens.sizes["y"] == 16 and ens.attrs["xstochsr_factor"] == 4
     ens = xstochsr.downscale(da, members=1, model="bilinear", progress=False)  # any factor
     assert ens.attrs["xstochsr_factor"] == 8
+
+
+def test_conserve_fills_dry_network_blocks_with_a_ramp_not_a_square():
+    from xstochsr.api import conserve_means
+
+    x = np.zeros((1, 1, 3, 3), np.float32)
+    x[0, 0, 1, 1], x[0, 0, 1, 2] = 1.0, 4.0
+    y = np.zeros((2, 1, 1, 12, 12), np.float32)  # the network left everything dry
+    y[1, 0, 0, 4:8, 8:12] = 2.0                   # member 1 has rain in the wet block
+    out = conserve_means(y, x, 4, "multiplicative")
+    blocks = out.reshape(2, 1, 1, 3, 4, 3, 4).mean(axis=(4, 6))
+    np.testing.assert_allclose(blocks, np.broadcast_to(x, blocks.shape), rtol=1e-6)
+    centre = out[0, 0, 0, 4:8, 4:8]
+    assert centre.min() > 0 and centre.std() > 0         # not a flat square
+    assert centre[:, -1].mean() > centre[:, 0].mean()    # rises towards the wetter block
+    np.testing.assert_allclose(out[1, 0, 0, 4:8, 8:12], 4.0)  # network rain is only scaled
+    assert np.all(out[:, 0, 0, :4] == 0) and np.all(out[:, 0, 0, 8:] == 0)  # dry stays dry

@@ -61,8 +61,10 @@ def conserve_means(y: np.ndarray, x: np.ndarray, factor: int, mode: str) -> np.n
     factor : int
     mode : {"multiplicative", "additive"}
         Multiplicative keeps zeros and signs (rain rate): a block is scaled by
-        ``x / mean``; a block that is all zero under a positive coarse value becomes
-        uniform. Additive shifts the block by ``x - mean`` (temperature, winds).
+        ``x / mean``; a block that is all zero under a positive coarse value takes the
+        shape of the bilinear interpolation of ``x`` there (a ramp towards the wetter
+        neighbours, not a flat square), scaled to the coarse value. Additive shifts the
+        block by ``x - mean`` (temperature, winds).
 
     Returns
     -------
@@ -78,7 +80,18 @@ def conserve_means(y: np.ndarray, x: np.ndarray, factor: int, mode: str) -> np.n
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mean > 0, target / np.where(mean > 0, mean, 1.0), 0.0)
-        out = np.where(mean > 0, blocks * ratio, np.broadcast_to(target, blocks.shape))
+        out = np.where(mean > 0, blocks * ratio, 0.0)
+        empty = (mean <= 0) & (target > 0)  # (M, B, T, H, 1, W, 1)
+        if empty.any():
+            from .models.interpolation import upsample
+
+            ramp = np.clip(upsample(x.astype(np.float64), factor, "bilinear"), 0.0, None)
+            ramp = ramp.reshape(1, b, t, h, factor, w, factor)
+            rmean = ramp.mean(axis=(4, 6), keepdims=True)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fill = np.where(rmean > 0, ramp * (target / np.where(rmean > 0, rmean, 1.0)),
+                                target)
+            out = np.where(empty, np.broadcast_to(fill, blocks.shape), out)
     return out.reshape(m, b, t, fh, fw).astype(np.float32)
 
 

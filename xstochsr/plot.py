@@ -153,7 +153,11 @@ def plot_panel(
     vmin, vmax : float, optional
         Colour limits; default the range of all panels together.
     norm : matplotlib.colors.Normalize, optional
-        A norm (e.g. ``LogNorm``) instead of ``vmin``/``vmax``.
+        A norm (e.g. ``LogNorm``) instead of ``vmin``/``vmax``. Default, with neither
+        given: for precipitation (a ``standard_name`` with "precipitation", "rainfall" or
+        "snowfall" and no negative value), a logarithmic scale over the three decades
+        below the largest value, dry cells left blank, since rain spans orders of
+        magnitude; otherwise linear over the range of all panels.
     y_dim, x_dim : str, optional
         Spatial dimensions; found with :func:`xstochsr.grid.spatial_dims` if not given.
     panel_size : float, default 3.0
@@ -188,6 +192,12 @@ def plot_panel(
     c2, picked = _to_2d(coarse, cy, cx, isel)
     t2, _ = _to_2d(truth, y, x, isel)
     e2, _ = _to_2d(ens.isel({member_dim: idx}), y, x, isel, keep=(member_dim,))
+    hi_all = np.nanmax([np.nanmax(a.values) for a in (c2, t2, e2)])
+    if norm is None and vmin is None and vmax is None and _is_precip(truth) and hi_all > 0 \
+            and np.nanmin([np.nanmin(a.values) for a in (c2, t2, e2)]) >= 0:
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(vmin=hi_all * 1e-3, vmax=hi_all, clip=False)
     if norm is None:
         lo = np.nanmin([np.nanmin(a.values) for a in (c2, t2, e2)])
         hi = np.nanmax([np.nanmax(a.values) for a in (c2, t2, e2)])
@@ -231,6 +241,11 @@ def plot_panel(
     if picked:
         fig.suptitle(picked)
     return fig, axes
+
+
+def _is_precip(da: xr.DataArray) -> bool:
+    sn = str(da.attrs.get("standard_name", "")).lower()
+    return any(w in sn for w in ("precipitation", "rainfall", "snowfall"))
 
 
 def plot_spectra(
