@@ -94,7 +94,17 @@ def test_downscales_its_sample(name):
 def test_precipitation_picks_rain_model_by_standard_name_and_units():
     assert select_model("mm h-1", "lwe_precipitation_rate", 8) == "rain-x8"
     assert select_model("m s-1", "lwe_precipitation_rate", 8) == "rain-x8"  # units convert
+    assert select_model("kg m-2 s-1", "precipitation_flux", 8) == "rain-x8"
     with pytest.raises(UnknownModelError, match="rain-x8"):
         select_model("K", "air_temperature", 8)
     with pytest.raises(UnknownModelError, match="factor 8"):
         select_model("mm h-1", "lwe_precipitation_rate", 4)
+
+
+def test_units_alone_never_make_a_wind_rain():
+    """m s-1 converts to mm h-1, but an eastward wind must not get the rain model."""
+    try:
+        picked = select_model("m s-1", "eastward_wind", 8)
+    except UnknownModelError:
+        return
+    assert pretrained_card(picked).standard_name == "eastward_wind"

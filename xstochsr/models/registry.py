@@ -132,11 +132,24 @@ def load_model(name_or_path: str | os.PathLike | Downscaler) -> Downscaler:
     )
 
 
+def _precip(name: str) -> bool:
+    return any(w in name for w in ("precipitation", "rainfall", "snowfall"))
+
+
+def _same_quantity(a: str, b: str) -> bool:
+    """Whether two CF standard names describe the same quantity for model choice."""
+    return a == b or (_precip(a) and _precip(b))
+
+
 def select_model(units: str | None, standard_name: str | None, factor: int) -> str:
     """Name of the pretrained model that fits a field, for ``downscale(model=None)``.
 
-    A model fits when the field's units convert to the model's and its factor is
-    ``factor``; a matching ``standard_name`` wins over units alone.
+    A model fits when the field's units convert to the model's, its factor is ``factor``
+    and, when both name one, the standard names agree (two precipitation names, e.g.
+    ``precipitation_flux`` and ``lwe_precipitation_rate``, agree: units convert through
+    water density). Units alone never pick a model for a field that says it is
+    something else: ``m s-1`` converts to ``mm h-1``, but a wind is not rain. An exact
+    ``standard_name`` match wins over a compatible one.
 
     Raises
     ------
@@ -149,6 +162,9 @@ def select_model(units: str | None, standard_name: str | None, factor: int) -> s
     for name in _pretrained_names():
         c = pretrained_card(name)
         if c.factor != factor or units is None or c.units is None:
+            continue
+        if standard_name and c.standard_name and not _same_quantity(standard_name,
+                                                                    c.standard_name):
             continue
         try:
             affine(units, c.units)
