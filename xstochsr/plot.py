@@ -1,7 +1,6 @@
-"""Plots for verifying an ensemble (matplotlib, the optional ``plot`` extra).
+"""Plots for verifying an ensemble (matplotlib, imported only when a plot is made).
 
 Each function returns the matplotlib objects it drew on, for further styling.
-matplotlib is imported only when a plot is made.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import InvalidInputError, missing_dependency
+from .errors import InvalidInputError
 
 __all__ = ["plot_rank_histogram", "plot_panel", "plot_spectra"]
 
 
 def _plt():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise missing_dependency("matplotlib", "plot", "Plotting") from err
+    import matplotlib.pyplot as plt
+
     return plt
 
 
