@@ -1,4 +1,3 @@
-import sys
 
 import numpy as np
 import pandas as pd
@@ -8,7 +7,7 @@ import xarray as xr
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from xstochsr.errors import InvalidInputError, MissingDependencyError  # noqa: E402
+from xstochsr.errors import InvalidInputError  # noqa: E402
 from xstochsr.metrics import rank_histogram  # noqa: E402
 from xstochsr.plot import plot_panel, plot_rank_histogram, plot_spectra  # noqa: E402
 
@@ -109,9 +108,3 @@ def test_bad_input():
         plot_rank_histogram(xr.DataArray([1, 2], dims="x"))
     with pytest.raises(InvalidInputError, match="empty"):
         plot_rank_histogram(xr.DataArray([0, 0], dims="rank"))
-
-
-def test_missing_matplotlib(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(MissingDependencyError, match="xstochsr\\[plot\\]"):
-        plot_rank_histogram(xr.DataArray([1, 2], dims="rank"))
