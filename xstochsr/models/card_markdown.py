@@ -13,7 +13,8 @@ from .base import ModelCard
 __all__ = ["card_markdown"]
 
 #: score columns of the held-out tables, with their headers
-COLUMNS = (("crps", "CRPS"), ("rank_ks", "rank KS"), ("rmse", "ens.-mean RMSE"),
+COLUMNS = (("crps", "CRPS"), ("rank_ks", "rank KS"), ("outlier_proportion", "outliers"),
+           ("rmse", "ens.-mean RMSE"),
            ("lsd_db", "LSD (dB)"), ("fss", "FSS"), ("q99_ratio", "q99 ratio"),
            ("mass_error", "mass error"))
 ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)",
@@ -22,7 +23,7 @@ ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)"
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        if v != 0 and abs(v) < 1e-3:
+        if v != 0 and abs(v) < 0.1:
             return f"{v:.3g}"
         return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3f}"
     return str(v)
@@ -77,8 +78,10 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
         members = card.scores.get("members")
         k = card.scores.get("gate_ks_baseline", "rainfarm")
         verdict = "passed" if card.scores.get("gate_passed") else "FAILED"
-        lines += [f"Held-out scores ({members} members; lower is better except FSS, and "
-                  "q99 ratio is best at 1). The shipping gate, CRPS below bilinear's and "
+        ideal = f" (a calibrated ensemble has {2 / (members + 1):.3f} outliers)" \
+            if isinstance(members, int) else ""
+        lines += [f"Held-out scores ({members} members{ideal}; lower is better except FSS, "
+                  "and q99 ratio is best at 1). The shipping gate, CRPS below bilinear's and "
                   f"rank KS below {k}'s on every held-out set, {verdict}.", ""]
         for set_name, table in held.items():
             lines += [f"*Held-out set `{set_name}`*", "",
