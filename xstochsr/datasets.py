@@ -49,6 +49,7 @@ __all__ = [
     "registry_path",
     "file_hash",
     "registry",
+    "registry_file",
     "DATA_DIR_ENV",
     "DATA_URL_ENV",
 ]
@@ -146,6 +147,25 @@ def _pooch():
     )
     p.load_registry(registry_path())
     return p
+
+
+def registry_file(path: str | os.PathLike) -> str | None:
+    """Return the sha256 the registry lists for ``path`` if it is a registry file, else None.
+
+    A file is a registry file when it is the packaged copy or the cached download of an
+    entry (same folder and name); a user's own file that only shares a name is not.
+    """
+    p = Path(path).expanduser().resolve()
+    hashes = registry()
+    for key, digest in hashes.items():
+        if Path(key).name != p.name:
+            continue
+        homes = [(_PACKAGE_DIR / "data" / key[len(_PACKAGED_PREFIX):]).resolve()
+                 if key.startswith(_PACKAGED_PREFIX) else None,
+                 (Path(_pooch().path) / key).resolve()]
+        if p in homes:
+            return digest
+    return None
 
 
 def _resolve(name: str, keys) -> str:

@@ -108,3 +108,32 @@ def test_units_alone_never_make_a_wind_rain():
     except UnknownModelError:
         return
     assert pretrained_card(picked).standard_name == "eastward_wind"
+
+
+def test_own_file_sharing_a_registered_name_loads(tmp_path):
+    """Only the packaged/cached registry files are held to the registry's sha256."""
+    from fields import tiny_model
+
+    m = tiny_model(factor=8, name="rain-x8")
+    m.save(tmp_path / "rain-x8")
+    mine = xstochsr.load_model(tmp_path / "rain-x8.safetensors")
+    assert mine.generator.state_dict().keys() == m.generator.state_dict().keys()
+    assert datasets.registry_file(tmp_path / "rain-x8.safetensors") is None
+    packaged = datasets.fetch("rain-x8.safetensors")
+    assert datasets.registry_file(packaged).startswith("sha256:")
+
+
+def test_tampered_registry_file_is_refused(tmp_path, monkeypatch):
+    from xstochsr.errors import WeightsIntegrityError
+
+    src = datasets.fetch("rain-x8.safetensors")
+    bad = tmp_path / "data" / "rain-x8.safetensors"
+    bad.parent.mkdir()
+    blob = bytearray(src.read_bytes())
+    blob[-1] ^= 0xFF
+    bad.write_bytes(bytes(blob))
+    for name in ("rain-x8.json", "registry.txt"):
+        (tmp_path / "data" / name).write_bytes((src.parent / name).read_bytes())
+    monkeypatch.setattr(datasets, "_PACKAGE_DIR", tmp_path)
+    with pytest.raises(WeightsIntegrityError, match="sha256"):
+        xstochsr.load_model(bad)

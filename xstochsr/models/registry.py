@@ -124,7 +124,10 @@ def load_model(name_or_path: str | os.PathLike | Downscaler) -> Downscaler:
         return GANModel.load(weights, expected_sha256=hashes[f"{name}.safetensors"])
     weights, _ = model_paths(name)
     if weights.is_file():
-        return GANModel.load(weights, expected_sha256=hashes.get(weights.name))
+        from .. import datasets
+
+        # a registry file (packaged or cached) is checked; a user's file of the same name is not
+        return GANModel.load(weights, expected_sha256=datasets.registry_file(weights))
     raise UnknownModelError(
         f"No model named {name!r} and no saved model at {weights}. Known models:\n{_known()}\n"
         "Pass one of these names, a path to a .safetensors file saved with model.save(), "
