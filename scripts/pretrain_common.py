@@ -24,7 +24,8 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, steps: int
     """Train with the CPU preset at factor 8, write ``out/name.{safetensors,json}``.
 
     The card records the steps actually trained (fewer than ``steps`` after Ctrl-C), the
-    wall time of this process and the machine; returns the weights path.
+    training wall time summed over resumed runs (``xstochsr.train`` keeps it in the
+    checkpoints) and the machine; returns the weights path.
     """
     t0 = time.time()
     model = xstochsr.train(
@@ -35,7 +36,7 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, steps: int
     model.card.name = name
     model.card.description = description
     model.card.training.update(
-        **card_training, wall_time_s=round(wall, 1),
+        **card_training, **({"resumed_from": str(resume)} if resume else {}),
         machine=f"{platform.machine()} {platform.processor()}".strip(),
         torch_threads=torch.get_num_threads())
     model.card.license = license

@@ -69,7 +69,8 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
             f"| hardware, time | {t.get('hardware', {}).get('device', '?')}, "
             f"torch {t.get('hardware', {}).get('torch', '?')}, "
             f"{t.get('torch_threads', '?')} thread(s); "
-            f"{t.get('wall_time_s', 0) / 60:.1f} min |",
+            f"{t.get('wall_time_seconds', t.get('wall_time_s', 0)) / 60:.1f} min"
+            + (" in all, resumed once" if t.get("resumed_from") else "") + " |",
             f"| script | `{t.get('script', '')}` |",
         ]
     lines += [f"| licence | {card.license} |", f"| citation | {card.citation} |", ""]
