@@ -48,3 +48,14 @@ def test_inconvertible_units():
 def test_unparseable_units():
     with pytest.raises(UnitsError, match="Cannot parse"):
         units.parse("furlongs per fortnight zz")
+
+
+@pytest.mark.parametrize("sn, expected", [
+    ("lwe_precipitation_rate", True), ("precipitation_flux", True), ("rainfall_amount", True),
+    ("snowfall_flux", True), ("eastward_wind", False),
+    ("atmosphere_mass_content_of_water_vapor", False), (None, False), ("", False),
+])
+def test_is_precipitation(sn, expected):
+    from xstochsr.units import is_precipitation
+
+    assert is_precipitation(sn) is expected

@@ -156,13 +156,13 @@ def registry_file(path: str | os.PathLike) -> str | None:
     entry (same folder and name); a user's own file that only shares a name is not.
     """
     p = Path(path).expanduser().resolve()
-    hashes = registry()
-    for key, digest in hashes.items():
+    pup = _pooch()
+    for key, digest in pup.registry.items():
         if Path(key).name != p.name:
             continue
         homes = [(_PACKAGE_DIR / "data" / key[len(_PACKAGED_PREFIX):]).resolve()
                  if key.startswith(_PACKAGED_PREFIX) else None,
-                 (Path(_pooch().path) / key).resolve()]
+                 (Path(pup.path) / key).resolve()]
         if p in homes:
             return digest
     return None

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InvalidInputError
+from .units import is_precipitation
 
 __all__ = ["plot_rank_histogram", "plot_panel", "plot_spectra"]
 
@@ -189,15 +190,14 @@ def plot_panel(
     c2, picked = _to_2d(coarse, cy, cx, isel)
     t2, _ = _to_2d(truth, y, x, isel)
     e2, _ = _to_2d(ens.isel({member_dim: idx}), y, x, isel, keep=(member_dim,))
-    hi_all = np.nanmax([np.nanmax(a.values) for a in (c2, t2, e2)])
-    if norm is None and vmin is None and vmax is None and _is_precip(truth) and hi_all > 0 \
-            and np.nanmin([np.nanmin(a.values) for a in (c2, t2, e2)]) >= 0:
+    lo = np.nanmin([np.nanmin(a.values) for a in (c2, t2, e2)])
+    hi = np.nanmax([np.nanmax(a.values) for a in (c2, t2, e2)])
+    if norm is None and vmin is None and vmax is None and lo >= 0 and hi > 0 \
+            and is_precipitation(truth.attrs.get("standard_name")):
         from matplotlib.colors import LogNorm
 
-        norm = LogNorm(vmin=hi_all * 1e-3, vmax=hi_all, clip=False)
+        norm = LogNorm(vmin=hi * 1e-3, vmax=hi, clip=False)
     if norm is None:
-        lo = np.nanmin([np.nanmin(a.values) for a in (c2, t2, e2)])
-        hi = np.nanmax([np.nanmax(a.values) for a in (c2, t2, e2)])
         vmin = lo if vmin is None else vmin
         vmax = hi if vmax is None else vmax
         scale = {"vmin": vmin, "vmax": vmax}
@@ -238,11 +238,6 @@ def plot_panel(
     if picked:
         fig.suptitle(picked)
     return fig, axes
-
-
-def _is_precip(da: xr.DataArray) -> bool:
-    sn = str(da.attrs.get("standard_name", "")).lower()
-    return any(w in sn for w in ("precipitation", "rainfall", "snowfall"))
 
 
 def plot_spectra(

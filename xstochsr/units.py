@@ -21,7 +21,7 @@ from .errors import MissingUnitsError, UnitsError
 
 # ureg is served by the module __getattr__ below (built on first use)
 __all__ = ["ureg", "parse", "describe", "affine", "convert", "to_units",  # noqa: F822
-           "same_units"]
+           "same_units", "is_precipitation"]
 
 
 @functools.cache
@@ -141,3 +141,13 @@ def to_units(da: xr.DataArray, units: str, *, expected: str | None = None) -> xr
     )
     out.attrs["units"] = units
     return out
+
+
+def is_precipitation(standard_name: str | None) -> bool:
+    """Whether a CF ``standard_name`` names precipitation (rate, flux or amount).
+
+    True for names with "precipitation", "rainfall" or "snowfall"
+    (``lwe_precipitation_rate``, ``precipitation_flux``, ``rainfall_amount``...).
+    """
+    sn = str(standard_name or "").lower()
+    return any(w in sn for w in ("precipitation", "rainfall", "snowfall"))

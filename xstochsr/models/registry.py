@@ -135,13 +135,11 @@ def load_model(name_or_path: str | os.PathLike | Downscaler) -> Downscaler:
     )
 
 
-def _precip(name: str) -> bool:
-    return any(w in name for w in ("precipitation", "rainfall", "snowfall"))
-
-
 def _same_quantity(a: str, b: str) -> bool:
     """Whether two CF standard names describe the same quantity for model choice."""
-    return a == b or (_precip(a) and _precip(b))
+    from ..units import is_precipitation
+
+    return a == b or (is_precipitation(a) and is_precipitation(b))
 
 
 def select_model(units: str | None, standard_name: str | None, factor: int) -> str:
