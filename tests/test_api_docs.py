@@ -1,13 +1,7 @@
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from repo_files import ROOT, load_script
 
 
 def test_api_reference_is_current():
-    spec = importlib.util.spec_from_file_location(
-        "render_api_docs", ROOT / "scripts" / "render_api_docs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("scripts/render_api_docs.py")
     assert (ROOT / "docs" / "api.md").read_text() == mod.rendered(), (
         "docs/api.md is stale: run python scripts/render_api_docs.py")

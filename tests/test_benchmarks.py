@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from fields import tiny_model
+from repo_files import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 HEADLINE = ("crps", "crps_pool4_avg", "rank_ks", "rank_kl", "outlier_proportion", "rmse",
@@ -18,10 +18,7 @@ HEADLINE = ("crps", "crps_pool4_avg", "rank_ks", "rank_kl", "outlier_proportion"
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f"benchmarks/{name}.py", f"bench_{name}")
 
 
 def _rows(path):

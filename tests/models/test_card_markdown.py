@@ -1,22 +1,11 @@
-import importlib.util
-from pathlib import Path
+from repo_files import ROOT, load_script
 
 from xstochsr.models.base import ModelCard
 from xstochsr.models.registry import list_models, pretrained_card
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _renderer():
-    spec = importlib.util.spec_from_file_location(
-        "render_model_cards", ROOT / "scripts" / "render_model_cards.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_docs_models_md_shows_the_registered_cards():
-    r = _renderer()
+    r = load_script("scripts/render_model_cards.py")
     text = (ROOT / "docs" / "models.md").read_text()
     assert r.rendered() in text, "docs/models.md is stale: run scripts/render_model_cards.py"
 
