@@ -11,7 +11,8 @@ side), so two regions are at least ``2 * guard`` pixels apart and a ``crop`` x `
 window lying inside one interior can never touch another region. Tiles are ranked by their
 wet-pixel count and dealt, in consecutive blocks of ``len(pattern)``, into the sets of
 ``pattern`` in an order drawn from ``numpy.random.default_rng(seed)`` (stratified, so that
-every set gets rainy and dry tiles). Candidate crops sit at ``crop_offsets`` inside each
+every set gets rainy and dry tiles); tiles touching a ``train_only`` window (pixels some
+earlier simulator or model was fitted to) go to ``train`` and stay out of the draw. Candidate crops sit at ``crop_offsets`` inside each
 interior; a crop is listed when every pixel is on the disk, ``|lat| <= max_abs_lat`` and its
 wet fraction is at least ``min_wet_fraction``.
 
@@ -89,7 +90,7 @@ def crop_digest(field: np.ndarray) -> str:
 
 
 def cache_dir() -> Path:
-    """Where make_splits.py writes the real validation/test crops (``XSTOCHSR_DATA_DIR``)."""
+    """Where ``make_splits.py --crops`` writes the real crops (below ``XSTOCHSR_DATA_DIR``)."""
     base = os.environ.get("XSTOCHSR_DATA_DIR")
     root = Path(base).expanduser() if base else Path("~/.cache/xstochsr").expanduser()
     return root / "splits"
@@ -121,6 +122,16 @@ def open_crops(name: str = "rain", subset: str = "test"):
         raise ValueError(f"{path} does not hold the {subset} crops of split {name!r} "
                          "(sha256 differ); rewrite it with `python scripts/make_splits.py --crops`")
     return ds
+
+
+def crop_fields(name: str = "rain", subset: str = "test") -> list:
+    """The real crops of ``subset`` as a list of ``rain_rate(time, y, x)`` DataArrays (mm h-1).
+
+    Ready for ``xstochsr.downscale`` / ``verify`` like a shipped sample; ``row``, ``col``
+    and ``region`` are kept as scalar coordinates. See ``open_crops``.
+    """
+    ds = open_crops(name, subset)
+    return [ds["rain_rate"].isel(crop=k).load() for k in range(ds.sizes["crop"])]
 
 
 # --------------------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def assign_sets(wet_pixels: list[int], seed: int, pattern: list[str]) -> list[st
 
 def make_split(rate: np.ndarray, lat: np.ndarray, *, tile: int, guard: int, crop: int,
                crop_offsets: list[int], max_abs_lat: float, min_wet_fraction: float,
-               seed: int, pattern: list[str]) -> dict:
+               seed: int, pattern: list[str], train_only: list | None = None) -> dict:
     """Regions, their sets and the crops of each set for one rain field.
 
     Parameters
@@ -196,6 +207,10 @@ def make_split(rate: np.ndarray, lat: np.ndarray, *, tile: int, guard: int, crop
         Latitude (degrees), shape (Y, X); NaN off the disk.
     tile, guard, crop, crop_offsets, max_abs_lat, min_wet_fraction, seed, pattern
         See the module docstring.
+    train_only : list of [row, col, size], optional
+        Windows whose pixels may only be training data (e.g. crops an older simulator was
+        fitted to): every region they overlap goes to ``train`` and is left out of the
+        draw; the other regions are drawn as usual.
 
     Returns
     -------
@@ -214,10 +229,14 @@ def make_split(rate: np.ndarray, lat: np.ndarray, *, tile: int, guard: int, crop
             continue
         reg.update(usable_pixels=n_ok, wet_pixels=int(wet[sl].sum()))
         regions.append(reg)
-    sets = assign_sets([r["wet_pixels"] for r in regions], seed, pattern)
+    forced = [any(overlaps(r, *w) for w in (train_only or [])) for r in regions]
+    drawn = assign_sets([r["wet_pixels"] for r, f in zip(regions, forced, strict=True)
+                         if not f], seed, pattern)[::-1]
+    sets = ["train" if f else drawn.pop() for f in forced]
     crops: dict[str, list] = {s: [] for s in SETS}
-    for reg, s in zip(regions, sets, strict=True):
+    for reg, s, f in zip(regions, sets, forced, strict=True):
         reg["set"] = s
+        reg["drawn"] = not f
         for di in crop_offsets:
             for dj in crop_offsets:
                 i, j = reg["rows"][0] + di, reg["cols"][0] + dj
@@ -246,6 +265,12 @@ def make_split(rate: np.ndarray, lat: np.ndarray, *, tile: int, guard: int, crop
     return {"regions": regions, "crops": crops, "counts": counts}
 
 
+def overlaps(region: dict, row: int, col: int, size: int) -> bool:
+    """Whether a ``size`` x ``size`` window at (row, col) shares a pixel with ``region``."""
+    return (row < region["rows"][1] and row + size > region["rows"][0]
+            and col < region["cols"][1] and col + size > region["cols"][0])
+
+
 def region_of(split: dict, row: int, col: int, size: int) -> str:
     """Where a ``size`` x ``size`` window at (row, col) lies.
 
@@ -258,6 +283,6 @@ def region_of(split: dict, row: int, col: int, size: int) -> str:
         c0, c1 = r["cols"]
         if r0 <= row and row + size <= r1 and c0 <= col and col + size <= c1:
             return r["set"]
-        if row < r1 and row + size > r0 and col < c1 and col + size > c0:
+        if overlaps(r, row, col, size):
             hits.add(r["set"])
     return f"overlaps {'/'.join(sorted(hits))} and guard" if hits else "guard"

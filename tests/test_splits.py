@@ -102,14 +102,33 @@ def test_manifest_regions_are_the_tiling_and_assignment_is_reproduced(manifest):
     geometry = {r["id"]: r for r in splits.tile_regions(manifest["source"]["shape"],
                                                         t["tile"], t["guard"])}
     assert all(geometry[r["id"]]["rows"] == r["rows"] for r in manifest["regions"])
-    sets = splits.assign_sets([r["wet_pixels"] for r in manifest["regions"]], manifest["seed"],
-                              t["pattern"])
-    assert sets == [r["set"] for r in manifest["regions"]]
+    drawn = [r for r in manifest["regions"] if r["drawn"]]
+    sets = splits.assign_sets([r["wet_pixels"] for r in drawn], manifest["seed"], t["pattern"])
+    assert sets == [r["set"] for r in drawn]
     # stratified: each block of five by rank holds three train, one validation, one test
-    ranked = sorted(manifest["regions"], key=lambda r: -r["wet_pixels"])
+    ranked = sorted(drawn, key=lambda r: -r["wet_pixels"])
     full = len(ranked) // len(t["pattern"]) * len(t["pattern"])
     for b in range(0, full, len(t["pattern"])):
-        assert sorted(r["set"] for r in ranked[b:b + 5]) == sorted(t["pattern"])
+        assert sorted(r["set"] for r in ranked[b:b + len(t["pattern"])]) == sorted(t["pattern"])
+
+
+def test_manifest_shipped_samples_are_training_data_only(manifest):
+    """The crops earlier simulators were fitted to touch no validation or test pixel."""
+    ms = load_script("scripts/make_samples.py")
+    windows = [[s["row"], s["col"], ms.CROP] for s in ms.MPE_CROPS.values()]
+    assert manifest["train_only"]["windows"] == windows
+    forced = 0
+    for r in manifest["regions"]:
+        if any(splits.overlaps(r, *w) for w in windows):
+            assert r["set"] == "train" and not r["drawn"], r["id"]
+            forced += 1
+        else:
+            assert r["drawn"], r["id"]
+    assert forced >= len(windows)
+    for s in ("validation", "test"):
+        mask = splits.set_mask(manifest, s)
+        for i, j, n in windows:
+            assert not mask[i:i + n, j:j + n].any()
 
 
 def test_manifest_counts_add_up(manifest):
@@ -145,6 +164,20 @@ def test_make_split_is_deterministic_and_seeded():
     others = {tuple(r["set"] for r in splits.make_split(rate, lat, seed=s, **TOY)["regions"])
               for s in range(5)}
     assert len(others) > 1  # the seed matters
+
+
+def test_make_split_train_only_windows_force_their_regions_to_train():
+    rate, lat = _toy()
+    free = splits.make_split(rate, lat, seed=5, **TOY)
+    held = [r for r in free["regions"] if r["set"] != "train"]
+    r = held[0]
+    window = [r["rows"][0] + 10, r["cols"][0] + 10, 256]
+    forced = splits.make_split(rate, lat, seed=5, train_only=[window], **TOY)
+    by_id = {x["id"]: x for x in forced["regions"]}
+    assert by_id[r["id"]]["set"] == "train" and not by_id[r["id"]]["drawn"]
+    assert sum(not x["drawn"] for x in forced["regions"]) == 1
+    assert all(c["region"] != r["id"] for s in ("validation", "test")
+               for c in forced["crops"][s])
 
 
 def test_make_split_crops_qualify(manifest):
