@@ -19,10 +19,12 @@ poleward of about 60 degrees) and at least 2 % wet. Tiles are ranked by wet pixe
 dealt in blocks of five (3 train, 1 validation, 1 test) in an order drawn from seed
 20261130; the regions touched by the four shipped samples (which the simulator of every
 earlier rain model was fitted to, and which earlier models were gated on) are training
-data, outside the draw, so the test set is clean for the current ``rain-x8`` too. Among the tilings tried (464/32 with crops at 0 and 144 and 5 % wet, 384/32,
-320/16, 352/16, at 2 or 5 %), this one gave the most test crops from distinct regions
-before the train-only rule below (25 crops from 8 regions, against 10 from 3; with the
-rule, 18 from 5). The split was chosen on crop counts only, never on a model's score.
+data, outside the draw, so the test set is clean for the current ``rain-x8`` too.
+
+Among the tilings tried (464/32 with crops at 0 and 144 and 5 % wet, 384/32, 320/16,
+352/16, at 2 or 5 %), this one gave the most test crops from distinct regions before the
+train-only rule (25 crops from 8 regions, against 10 from 3; with the rule, 18 from 5).
+The split was chosen on crop counts only, never on a model's score.
 
 Not used: ``safrica_forecast_sequence`` (NCEP, 47.6 km, 3-hourly) is the only real
 sequence, but it holds no usable rain field (its precipitation-rate field has unknown

@@ -12,9 +12,10 @@ window lying inside one interior can never touch another region. Tiles are ranke
 wet-pixel count and dealt, in consecutive blocks of ``len(pattern)``, into the sets of
 ``pattern`` in an order drawn from ``numpy.random.default_rng(seed)`` (stratified, so that
 every set gets rainy and dry tiles); tiles touching a ``train_only`` window (pixels some
-earlier simulator or model was fitted to) go to ``train`` and stay out of the draw. Candidate crops sit at ``crop_offsets`` inside each
-interior; a crop is listed when every pixel is on the disk, ``|lat| <= max_abs_lat`` and its
-wet fraction is at least ``min_wet_fraction``.
+earlier simulator or model was fitted to) go to ``train`` and stay out of the draw.
+Candidate crops sit at ``crop_offsets`` inside each interior; a crop is listed when every
+pixel is on the disk, ``|lat| <= max_abs_lat`` and its wet fraction is at least
+``min_wet_fraction``.
 
 Rule: the simulator that makes training sequences is fitted on ``train`` crops only;
 ``validation`` chooses models, gates them and stops training; ``test`` is read once per
@@ -22,9 +23,10 @@ shipped model and reported on its card.
 
 Examples
 --------
->>> from splits import load_split, windows  # doctest: +SKIP
+>>> from splits import crop_fields, load_split  # doctest: +SKIP
 >>> split = load_split("rain")  # doctest: +SKIP
 >>> [(c["row"], c["col"]) for c in split["crops"]["test"]][:2]  # doctest: +SKIP
+>>> truths = crop_fields("rain", "validation")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ def load_split(name: str = "rain") -> dict:
     """Return the manifest of split ``name`` (a plain dict, as written by make_splits.py).
 
     Keys: ``source`` (raw file and sha256), ``seed``, ``tiling`` (tile, guard, crop, ...),
-    ``regions`` (list of dicts with ``id``, ``set``, ``rows``, ``cols``: half-open interior
-    bounds in full-disk pixels), ``crops`` (``{set: [{"row", "col", "region", ...}]}``,
-    lower-left pixel of each ``crop`` x ``crop`` window), ``counts``, ``simulator`` (fitted
+    ``train_only`` (windows whose regions are training data outside the draw), ``regions``
+    (list of dicts with ``id``, ``set``, ``drawn``, ``rows``, ``cols``: half-open interior
+    bounds in full-disk pixels, ``usable_pixels``, ``wet_pixels``), ``crops``
+    (``{set: [{"row", "col", "region", ...}]}``, first pixel of each ``crop`` x ``crop``
+    window), ``counts``, ``simulator`` (fitted
     on training crops) and ``simulated`` (seeds and sizes of the simulated sequences).
     """
     path = split_path(name)
