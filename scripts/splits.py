@@ -78,6 +78,18 @@ def windows(split: dict, subset: str) -> list[tuple[int, int]]:
     return [(int(c["row"]), int(c["col"])) for c in split["crops"][subset]]
 
 
+def sequences(split: dict, subset: str) -> slice:
+    """The ``sequence`` indices of ``subset`` in the simulated file make_rain_sequences.py writes.
+
+    Use as ``ds.isel(sequence=sequences(split, "validation"))``; the file's ``subset``
+    variable says the same per sequence.
+    """
+    if subset not in SETS:
+        raise ValueError(f"subset must be one of {SETS}, not {subset!r}")
+    lo, hi = split["simulated"]["subsets"][subset]["sequences"]
+    return slice(int(lo), int(hi))
+
+
 def set_mask(split: dict, subset: str, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Boolean mask of the full-disk grid: True on the interiors of ``subset``'s regions."""
     shape = tuple(shape or split["source"]["shape"])

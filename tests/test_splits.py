@@ -258,8 +258,8 @@ def test_plan_subsets_are_independent_and_prefix_stable(manifest):
     subsets = manifest["simulated"]["subsets"]
     assert [j[0] for j in full] == [s for s in SETS for _ in range(subsets[s]["n_sequences"])]
     for s in SETS:
-        lo, hi = subsets[s]["sequences"]
-        assert all(j[0] == s for j in full[lo:hi])
+        assert all(j[0] == s for j in full[splits.sequences(manifest, s)])
+        assert len(full[splits.sequences(manifest, s)]) == subsets[s]["n_sequences"]
     short = mrs.plan(manifest, {"train": 2, "validation": 1, "test": 1})
     by = {s: [j for j in full if j[0] == s] for s in SETS}
     for j in short:
