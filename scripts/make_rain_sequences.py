@@ -123,7 +123,8 @@ def fit_template(field: np.ndarray) -> dict:
     if wet.size == 0:
         raise ValueError("fit_template got a dry crop; choose crops with rain")
     logr = np.where(r >= THRESHOLD, np.log10(np.maximum(r, THRESHOLD)), LOG_ZERO)
-    filt = fftgenerators.initialize_param_2d_fft_filter(logr)
+    with np.errstate(divide="ignore"):  # pysteps takes log(0) at the mean mode
+        filt = fftgenerators.initialize_param_2d_fft_filter(logr)
     q = np.quantile(wet, QUANTILE_PROBS, method="inverted_cdf")
     return {"filter_pars": [round(float(v), 6) for v in filt["pars"]],
             "fitted_size": int(field.shape[0]),
