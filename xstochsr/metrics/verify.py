@@ -6,6 +6,7 @@ aligned arrays (the public score functions each do the same preparation themselv
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Sequence
 
 import numpy as np
@@ -172,9 +173,10 @@ def verify(
     m = ens.sizes[member_dim]
 
     if thresholds is None:
-        thr = np.unique(
-            np.asarray(obs.quantile(list(DEFAULT_THRESHOLD_QUANTILES), skipna=True).values)
-        )
+        with warnings.catch_warnings():  # all-NaN obs: said below, as an error
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            q = obs.quantile(list(DEFAULT_THRESHOLD_QUANTILES), skipna=True).values
+        thr = np.unique(np.asarray(q))
         thr_source = f"observed quantiles {list(DEFAULT_THRESHOLD_QUANTILES)}"
         if not np.all(np.isfinite(thr)):
             raise InvalidInputError(
