@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
-from ._inputs import _check_da, _finish, _mean, _prepare, _resolve_dim, _spatial, _valid
+from ._inputs import _check_da, _finish, _mean, _prepare, _resolve_dim, _spatial
 
 __all__ = ["power_spectrum", "log_spectral_distance"]
 
