@@ -132,3 +132,10 @@ def test_two_members_lazy_no_warning(make_field, rng):
         ac = lag_autocorrelation(ens.chunk(time=2), obs.chunk(time=2), dim=[]).compute()
         frame_change(ens.chunk(time=2), obs.chunk(time=2), dim=[]).compute()
     assert np.isnan(ac.observation).all()  # a constant truth has no correlation
+
+
+def test_shifted_constant_is_nan_not_rounding(make_field, rng):
+    # 15.9 - mean(15.9, ...) is not exactly 0 in floating point: still no correlation
+    const = make_field(np.full((5, 3, 3), 15.911145521763899))
+    ac = lag_autocorrelation(const.expand_dims(realization=2), const, lags=[1, 2])
+    assert np.isnan(ac.observation).all() and np.isnan(ac.members).all()

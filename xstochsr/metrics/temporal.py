@@ -53,13 +53,25 @@ def _pairs(da: xr.DataArray, valid: xr.DataArray, t: Hashable, k: int):
     return _frames(da, t, 0, n - k).where(both), _frames(da, t, k, None).where(both)
 
 
+#: Variance below this fraction of the mean square counts as none (rounding of a constant).
+_TINY_VARIANCE = 1e-24
+
+
 def _corr(a: xr.DataArray, b: xr.DataArray, dims: list[Hashable]) -> xr.DataArray:
-    """Pearson correlation of paired values over ``dims`` (NaN pairs skipped)."""
+    """Pearson correlation of paired values over ``dims`` (NaN pairs skipped).
+
+    NaN where either side is constant: removing the mean of a constant leaves only
+    rounding, whose "correlation" would be meaningless.
+    """
     am = a - a.mean(dims, skipna=True)
     bm = b - b.mean(dims, skipna=True)
     cov = (am * bm).mean(dims, skipna=True)
-    var = (am**2).mean(dims, skipna=True) * (bm**2).mean(dims, skipna=True)
-    return cov / np.sqrt(var.where(var > 0))
+    va = (am**2).mean(dims, skipna=True)
+    vb = (bm**2).mean(dims, skipna=True)
+    varying = (va > _TINY_VARIANCE * (a**2).mean(dims, skipna=True)) & (
+        vb > _TINY_VARIANCE * (b**2).mean(dims, skipna=True)
+    )
+    return cov / np.sqrt((va * vb).where(varying & (va * vb > 0)))
 
 
 def _pool_dims(dim, obs: xr.DataArray, t: Hashable) -> list[Hashable]:
