@@ -139,3 +139,18 @@ def test_shifted_constant_is_nan_not_rounding(make_field, rng):
     const = make_field(np.full((5, 3, 3), 15.911145521763899))
     ac = lag_autocorrelation(const.expand_dims(realization=2), const, lags=[1, 2])
     assert np.isnan(ac.observation).all() and np.isnan(ac.members).all()
+
+
+def test_cftime_axis_found(rng):
+    import cftime
+
+    times = [cftime.Datetime360Day(2000, 1, d) for d in range(1, 7)]
+    vals = ar1(rng, 0.6, (2, 6, 4, 4))
+    dims = ("time", "y", "x")
+    obs = xr.DataArray(vals[0], dims=("t6", "y", "x"), coords={"t6": times})
+    ens = xr.DataArray(vals, dims=("realization", "t6", "y", "x"), coords={"t6": times})
+    ac = lag_autocorrelation(ens, obs, lags=1)
+    assert ac.attrs["time_dim"] == "t6"
+    plain = lag_autocorrelation(xr.DataArray(vals, dims=("realization", *dims)),
+                                xr.DataArray(vals[0], dims=dims), lags=1)
+    assert float(ac.observation) == float(plain.observation)
