@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 
 from xstochsr.errors import InvalidInputError  # noqa: E402
 from xstochsr.metrics import rank_histogram  # noqa: E402
-from xstochsr.plot import plot_panel, plot_rank_histogram, plot_spectra  # noqa: E402
+from xstochsr.plot import plot_panel, plot_qq, plot_rank_histogram, plot_spectra  # noqa: E402
 
 
 def field(values, dx):
@@ -108,3 +108,52 @@ def test_bad_input():
         plot_rank_histogram(xr.DataArray([1, 2], dims="x"))
     with pytest.raises(InvalidInputError, match="empty"):
         plot_rank_histogram(xr.DataArray([0, 0], dims="rank"))
+
+
+def test_spectra_of_masked_fields(data, tmp_path):
+    # issue 15: NaN outside a radar circle gave "LSD = nan dB" over an empty plot
+    import matplotlib.pyplot as plt
+
+    _, truth, ens = data
+    yy, xx = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    inside = xr.DataArray((yy - 15.5) ** 2 + (xx - 15.5) ** 2 < 16**2, dims=("y", "x"))
+    ax = plot_spectra(ens.where(inside), truth.where(inside))
+    title = ax.get_title()
+    assert "largest valid rectangle" in title and "nan" not in title.lower()
+    lsd = float(title.split("LSD = ")[1].split(" dB")[0])
+    assert 0 < lsd < 100
+    truth_line = ax.get_lines()[-1]
+    assert np.isfinite(truth_line.get_ydata()).sum() >= 5
+    saved(ax.figure, tmp_path / "masked.png")
+    # nothing to estimate a spectrum on: said, not drawn
+    striped = truth.where(xr.DataArray(np.arange(32) % 2 == 0, dims="y"))
+    with pytest.raises(InvalidInputError, match="4 x 4"):
+        plot_spectra(ens, striped)
+    plt.close("all")
+
+
+def test_qq_png(data, tmp_path):
+    import matplotlib.pyplot as plt
+
+    _, truth, ens = data
+    ax = plot_qq(ens, truth)
+    lines = ax.get_lines()
+    # 6 members, the pooled line, the 1:1 line and 3 marked points
+    assert len(lines) == 6 + 1 + 1 + 3
+    pooled = [ln for ln in lines if ln.get_label() == "members pooled"][0]
+    q = np.asarray(pooled.get_xdata())
+    from xstochsr.plot import QQ_LEVELS
+
+    levels = np.unique(np.concatenate([QQ_LEVELS, [0.9, 0.99, 0.999]]))
+    np.testing.assert_allclose(q, np.quantile(truth.values, levels))
+    np.testing.assert_allclose(pooled.get_ydata(), np.quantile(ens.values, levels))
+    ratio = np.quantile(ens.values, 0.99) / np.quantile(truth.values, 0.99)
+    assert f"0.99: {ratio:.2f}" in ax.get_title()
+    saved(ax.figure, tmp_path / "qq.png")
+    double = plot_qq(2 * ens, truth, log=False)
+    assert double.get_xscale() == "linear"
+    r2 = 2 * np.quantile(ens.values, 0.9) / np.quantile(truth.values, 0.9)
+    assert f"0.9: {r2:.2f}" in double.get_title()
+    with pytest.raises(InvalidInputError, match="dimensions"):
+        plot_qq(ens, truth, dim=["y", "x"])
+    plt.close("all")

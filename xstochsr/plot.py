@@ -13,7 +13,7 @@ import xarray as xr
 from .errors import InvalidInputError
 from .units import is_precipitation
 
-__all__ = ["plot_rank_histogram", "plot_panel", "plot_spectra"]
+__all__ = ["plot_rank_histogram", "plot_panel", "plot_spectra", "plot_qq"]
 
 
 def _plt():
@@ -91,7 +91,7 @@ def plot_rank_histogram(rh: xr.DataArray, ax=None, *, color: str = "C0", **bar_k
 
 
 def _spatial_of(da, y_dim, x_dim):
-    from .metrics.continuous import _spatial
+    from .metrics._inputs import _spatial
 
     if y_dim in da.dims and x_dim in da.dims:
         return y_dim, x_dim
@@ -174,7 +174,7 @@ def plot_panel(
     >>> fig, axes = plot_panel(coarse, truth, ens, members=3, isel={"time": 0})  # doctest: +SKIP
     """
     plt = _plt()
-    from .metrics.continuous import _check_da, _find_member_dim
+    from .metrics._inputs import _check_da, _find_member_dim
 
     for name, da in (("coarse", coarse), ("truth", truth), ("ens", ens)):
         _check_da(da, name)
@@ -255,7 +255,10 @@ def plot_spectra(
     """Radially averaged power spectra of the members against the truth (log-log).
 
     Thin lines: up to ``max_members`` members; blue: their mean; black: the truth. The
-    title gives the log spectral distance (Leinonen et al. 2021).
+    title gives the log spectral distance (Leinonen et al. 2021). Masked fields (NaN,
+    e.g. outside a radar's range) are taken on the largest rectangle where the truth
+    and every member are valid, as :func:`xstochsr.metrics.power_spectrum` explains;
+    the title then says so.
 
     Parameters
     ----------
@@ -277,12 +280,18 @@ def plot_spectra(
     matplotlib.axes.Axes
         The axes (``ax.figure`` is the figure).
 
+    Raises
+    ------
+    InvalidInputError
+        If no field has a rectangle of at least 4 x 4 cells where the truth and every
+        member are valid (nothing to estimate a spectrum on).
+
     Examples
     --------
     >>> ax = plot_spectra(ens, obs, dim="time")  # doctest: +SKIP
     """
-    from .metrics.continuous import _prepare, _resolve_dim, _spatial
-    from .metrics.spectra import log_spectral_distance, power_spectrum
+    from .metrics._inputs import _prepare, _resolve_dim, _spatial, _valid
+    from .metrics.spectra import _log_spectral_distance, power_spectrum
 
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     y, x = _spatial(obs, y_dim, x_dim)
@@ -294,10 +303,21 @@ def plot_spectra(
             f"plot_spectra draws one set of curves; dimensions {extra} would be left. "
             "Average them (dim=None) or select first, e.g. ens.isel(time=0)."
         )
+    valid = _valid(ens, obs, member_dim).compute()
+    masked = not bool(valid.all())
+    if masked:  # the same cells for truth and members
+        ens, obs = ens.where(valid), obs.where(valid)
     sp = dict(y_dim=y, x_dim=x, window=window)
     pe = power_spectrum(ens, dim=dims, **sp).transpose(member_dim, "wavenumber").compute()
     po = power_spectrum(obs, dim=dims, **sp).compute()
-    lsd = float(log_spectral_distance(ens, obs, member_dim=member_dim, y_dim=y, x_dim=x))
+    lsd = float(_log_spectral_distance(ens, obs, member_dim, dims, y, x))
+    if not np.isfinite(po.values).any() or not np.isfinite(lsd):
+        raise InvalidInputError(
+            "No field has a rectangle of at least 4 x 4 cells where the truth and every "
+            f"member are valid ({int(valid.sum())} valid cases of {valid.size}), so no "
+            "power spectrum can be estimated. Select a region and period with data, "
+            "e.g. ens.isel(y=slice(...), x=slice(...))."
+        )
     fig, ax = _axes(ax)
     k = pe["wavenumber"].values
     for i in range(min(max_members, pe.sizes[member_dim])):
@@ -317,6 +337,110 @@ def plot_spectra(
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
     units = obs.attrs.get("units")
     ax.set_ylabel(f"power [({units})$^2$]" if units else "power")
-    ax.set_title(f"Power spectra: LSD = {lsd:.2f} dB")
+    where = " (largest valid rectangle)" if masked else ""
+    ax.set_title(f"Power spectra{where}: LSD = {lsd:.2f} dB")
     ax.legend(frameon=False)
+    return ax
+
+
+#: Probabilities drawn by :func:`plot_qq` by default: the body, then the tail.
+QQ_LEVELS = tuple(np.round(np.concatenate([np.arange(0.01, 1.0, 0.01), [0.995, 0.999]]), 4))
+
+
+def plot_qq(
+    ens: xr.DataArray,
+    obs: xr.DataArray,
+    *,
+    member_dim: Hashable = "realization",
+    ax=None,
+    dim=None,
+    levels: Sequence[float] = QQ_LEVELS,
+    marks: Sequence[float] = (0.9, 0.99, 0.999),
+    max_members: int = 20,
+    log: bool | None = None,
+):
+    """Quantile-quantile plot of the members against the truth.
+
+    Quantiles of each member (thin lines, up to ``max_members``) and of all members
+    pooled (blue) against the truth's, on the cases where the truth and every member
+    are valid; the dashed diagonal is a perfect match. Points above it: the ensemble
+    is too intense at that probability. The ``marks`` quantiles are drawn as dots on the
+    pooled line and their ratios ensemble / truth given in the title (as
+    :func:`xstochsr.metrics.quantile_ratio`).
+
+    Parameters
+    ----------
+    ens, obs, member_dim
+        As in :func:`xstochsr.metrics.quantile_ratio`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made if None.
+    dim : str or list of str, optional
+        Dimensions to pool (None: all); any left must have size 1.
+    levels : sequence of float
+        Probabilities of the quantiles drawn (default 0.01..0.99, 0.995, 0.999).
+    marks : sequence of float, default (0.9, 0.99, 0.999)
+        Probabilities marked and reported in the title.
+    max_members : int, default 20
+        Most member lines drawn.
+    log : bool, optional
+        Logarithmic axes; default: when the truth is non-negative and its largest
+        quantile is over 100 times its median (rain).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes (``ax.figure`` is the figure).
+
+    Examples
+    --------
+    >>> ax = plot_qq(ens, obs)  # doctest: +SKIP
+    """
+    from .metrics._inputs import _prepare, _resolve_dim, _valid
+
+    ens, obs, member_dim = _prepare(ens, obs, member_dim)
+    dims = _resolve_dim(dim, obs.dims)
+    extra = [d for d in obs.dims if d not in dims and obs.sizes[d] > 1]
+    if extra:
+        raise InvalidInputError(
+            f"plot_qq draws one set of curves; dimensions {extra} would be left. Pool them "
+            "(dim=None) or select first, e.g. ens.isel(time=0)."
+        )
+    q = np.unique(np.concatenate([np.asarray(levels, float), np.asarray(marks, float)]))
+    if np.any((q < 0) | (q > 1)) or not np.all(np.isfinite(q)):
+        raise InvalidInputError(f"levels and marks must lie in [0, 1], got {q.tolist()}.")
+    valid = _valid(ens, obs, member_dim).compute().values.ravel()
+    if not valid.any():
+        raise InvalidInputError("No case has a finite truth and finite members: nothing to plot.")
+    o = obs.compute().values.ravel()[valid]
+    e = ens.transpose(member_dim, ...).compute().values.reshape(ens.sizes[member_dim], -1)
+    e = e[:, valid]
+    qo, qp = np.quantile(o, q), np.quantile(e, q)
+    qm = np.quantile(e, q, axis=1).T  # (members, levels)
+    if log is None:
+        log = bool(o.min() >= 0 and qo[-1] > 100 * max(qo[np.searchsorted(q, 0.5)], 0))
+    fig, ax = _axes(ax, figsize=(5, 5))
+    for i in range(min(max_members, qm.shape[0])):
+        ax.plot(qo, qm[i], color="0.6", linewidth=0.7, alpha=0.7,
+                label="members" if i == 0 else None)
+    ax.plot(qo, qp, color="C0", linewidth=2, label="members pooled")
+    lo = min(qo.min(), qp.min())
+    hi = max(qo.max(), qp.max())
+    if log:
+        lo = min(v for v in (*qo, *qp) if v > 0) if (qo > 0).any() or (qp > 0).any() else 1
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.plot([lo, hi], [lo, hi], color="k", linestyle="--", linewidth=1, label="1:1")
+    ratios = []
+    for p in marks:
+        i = int(np.searchsorted(q, p))
+        ax.plot(qo[i], qp[i], "o", color="C3", markersize=5)
+        ax.annotate(f"{p:g}", (qo[i], qp[i]), textcoords="offset points", xytext=(4, -10),
+                    fontsize=8)
+        ratios.append(f"{p:g}: {qp[i] / qo[i]:.2f}" if qo[i] != 0 else f"{p:g}: n/a")
+    units = obs.attrs.get("units")
+    unit = f" [{units}]" if units else ""
+    ax.set_xlabel(f"truth quantile{unit}")
+    ax.set_ylabel(f"ensemble quantile{unit}")
+    ax.set_title("Q-Q, ratio at " + ", ".join(ratios), fontsize=10)
+    ax.legend(frameon=False, loc="upper left")
     return ax

@@ -65,3 +65,34 @@ def test_errors(pair):
         quantile_ratio(ens, obs, quantiles=[1.5])
     with pytest.raises(InvalidInputError):
         wet_fraction(obs, threshold=[[1.0]])
+
+
+def test_exceedance_frequency_by_hand():
+    from xstochsr.metrics import exceedance_frequency
+
+    ens = xr.DataArray(
+        [[0.0, 5.0, 20.0, 30.0, 99.0], [0.0, 1.0, 2.0, 30.0, 99.0]], dims=("realization", "x")
+    )
+    obs = xr.DataArray([0.0, 2.0, 25.0, 40.0, np.nan], dims="x")  # the last case is left out
+    ex = exceedance_frequency(ens, obs, thresholds=[10.0, 35.0, 50.0])
+    np.testing.assert_allclose(ex.members.transpose("threshold", ...).values,
+                               [[0.5, 0.25], [0.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(ex.ensemble, [0.375, 0.0, 0.0])
+    np.testing.assert_allclose(ex.observation, [0.5, 0.25, 0.0])
+    np.testing.assert_allclose(ex.ratio, [0.75, 0.0, np.nan])  # never observed: NaN
+    scalar = exceedance_frequency(ens, obs, thresholds=10.0)
+    assert scalar.ratio.ndim == 0 and float(scalar.threshold) == 10.0
+    with pytest.raises(InvalidInputError):
+        exceedance_frequency(ens, obs, thresholds=[np.inf])
+
+
+def test_zero_observed_quantile_gives_nan_without_warning(make_field, rng):
+    import warnings
+
+    rain = np.where(rng.random((2, 3, 8, 8)) < 0.8, 0.0, rng.gamma(2.0, size=(2, 3, 8, 8)))
+    ens, obs = make_field(rain), make_field(rain[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        qr = quantile_ratio(ens.chunk(time=1), obs.chunk(time=1), quantiles=[0.5, 0.99])
+        qr = qr.compute()
+    assert np.isnan(qr.values[0]) and np.isfinite(qr.values[1])

@@ -112,3 +112,118 @@ def test_dask_lazy(pair, counting_scheduler):
 def test_too_small(make_field):
     with pytest.raises(InvalidInputError, match="4 x 4"):
         power_spectrum(make_field(np.zeros((1, 3, 8))))
+
+
+# --- masked fields (NaN outside a radar circle, issue 15) ---------------------------------
+
+
+def brute_force_rectangle(valid, min_side=4):
+    ny, nx = valid.shape
+    best = 0
+    for r0 in range(ny):
+        for r1 in range(r0 + min_side, ny + 1):
+            for c0 in range(nx):
+                for c1 in range(c0 + min_side, nx + 1):
+                    if valid[r0:r1, c0:c1].all():
+                        best = max(best, (r1 - r0) * (c1 - c0))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_largest_rectangle_against_brute_force(seed):
+    from xstochsr.metrics.spectra import _largest_rectangle
+
+    rng = np.random.default_rng(seed)
+    valid = rng.random((10, 12)) < 0.85
+    box = _largest_rectangle(valid)
+    want = brute_force_rectangle(valid)
+    if want == 0:
+        assert box is None
+    else:
+        r0, r1, c0, c1 = box
+        assert valid[r0:r1, c0:c1].all() and min(r1 - r0, c1 - c0) >= 4
+        assert (r1 - r0) * (c1 - c0) == want
+
+
+def circle(n):
+    yy, xx = np.mgrid[:n, :n]
+    return (yy - n / 2 + 0.5) ** 2 + (xx - n / 2 + 0.5) ** 2 < (n / 2) ** 2
+
+
+def test_lsd_of_a_masked_field_is_that_of_its_valid_rectangle(make_field, rng):
+    ens = make_field(rng.gamma(1.0, size=(3, 2, 20, 24)))
+    obs = make_field(rng.gamma(1.0, size=(2, 20, 24)))
+    keep = np.zeros((20, 24), bool)
+    keep[3:15, 5:21] = True  # the valid cells are exactly this rectangle
+    masked = log_spectral_distance(ens.where(keep), obs.where(keep), dim=[])
+    cropped = log_spectral_distance(
+        ens.isel(y=slice(3, 15), x=slice(5, 21)), obs.isel(y=slice(3, 15), x=slice(5, 21)), dim=[]
+    )
+    xr.testing.assert_allclose(masked, cropped)
+    radial = log_spectral_distance(ens.where(keep), obs.where(keep), radial=True)
+    assert np.isfinite(float(radial))
+
+
+def test_radar_circle_gives_finite_scores_close_to_unmasked(make_field, rng):
+    from scipy.ndimage import gaussian_filter
+
+    n = 64
+    obs = make_field(gaussian_filter(rng.normal(size=(2, n, n)), (0, 2, 2)))
+    ens = make_field(gaussian_filter(rng.normal(size=(4, 2, n, n)), (0, 0, 2, 2)))
+    inside = circle(n)
+    lsd = log_spectral_distance(ens.where(inside), obs.where(inside), radial=True)
+    assert np.isfinite(float(lsd))
+    full = log_spectral_distance(ens, obs, radial=True)
+    assert float(lsd) == pytest.approx(float(full), abs=1.5)
+    # spectra: same grid of wavenumbers, same level (density rescaled to the full grid)
+    # where the field has its power (the far tail is the edges' leakage, which differs)
+    ps_full = power_spectrum(obs)
+    ps_mask = power_spectrum(obs.where(inside))
+    assert ps_mask.sizes == ps_full.sizes
+    ok = np.isfinite(ps_mask.values)
+    assert ok[2:].all()  # only the lowest bins, longer than the rectangle, are missing
+    ok &= ps_full.values > 1e-2 * ps_full.values.max()
+    db = 10 * np.log10(ps_mask.values[ok] / ps_full.values[ok])
+    assert ok.sum() >= 5 and abs(np.median(db)) < 1.5
+
+
+def test_member_nan_is_masked_for_all(make_field, rng):
+    ens = make_field(rng.random((2, 1, 16, 16)))
+    obs = make_field(rng.random((1, 16, 16)))
+    ens_nan = ens.copy()
+    ens_nan[0, 0, :4, :] = np.nan  # one member's gap masks those rows for everyone
+    got = log_spectral_distance(ens_nan, obs, dim=[])
+    want = log_spectral_distance(ens.isel(y=slice(4, None)), obs.isel(y=slice(4, None)), dim=[])
+    xr.testing.assert_allclose(got, want)
+
+
+def test_no_valid_rectangle_is_nan_and_skipped(make_field, rng):
+    vals = rng.random((2, 16, 16))
+    vals[0, ::2, :] = np.nan  # frame 0: every other row missing: no 4 x 4 rectangle
+    obs = make_field(vals)
+    ens = make_field(rng.random((2, 2, 16, 16)))
+    per_frame = log_spectral_distance(ens, obs, dim=[])
+    assert np.isnan(per_frame.values[0]) and np.isfinite(per_frame.values[1])
+    assert float(log_spectral_distance(ens, obs)) == pytest.approx(float(per_frame[1]))
+    assert np.isnan(power_spectrum(obs, dim=[]).isel(time=0)).all()
+
+
+def test_masked_lazy_matches(make_field, rng, counting_scheduler):
+    inside = circle(16)
+    ens = make_field(rng.random((2, 3, 16, 16))).where(inside)
+    obs = make_field(rng.random((3, 16, 16))).where(inside)
+    lsd = log_spectral_distance(ens.chunk(time=1, realization=1), obs.chunk(time=1))
+    ps = power_spectrum(obs.chunk(time=1))
+    assert counting_scheduler.calls == 0
+    xr.testing.assert_allclose(lsd.compute(), log_spectral_distance(ens, obs))
+    xr.testing.assert_allclose(ps.compute(), power_spectrum(obs))
+
+
+def test_masked_white_noise_keeps_the_full_grid_level(make_field, rng):
+    n = 48
+    obs = make_field(rng.normal(0.0, 2.0, size=(20, n, n))).where(circle(n))
+    ps = power_spectrum(obs)
+    level = 4.0 / (n * n)  # sigma**2 / (Ny Nx), as for the whole field
+    ok = np.isfinite(ps.values)
+    np.testing.assert_allclose(ps.values[ok], level, rtol=0.25)
+    assert abs(np.mean(ps.values[ok]) / level - 1) < 0.05

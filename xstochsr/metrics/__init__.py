@@ -4,20 +4,28 @@ Every score takes ``(ens, obs, *, member_dim="realization", dim=None, ...)``: ``
 a member dimension, ``obs`` the same dimensions without it. ``dim=None`` reduces over
 all dimensions, ``dim=[]`` keeps them all. Dask-backed inputs give lazy results. See
 ``docs/verification.md`` for a guide.
+
+Beyond the scores of Leinonen et al. (2021): wet-case rank statistics
+(:func:`rank_statistics`), temporal scores (:func:`lag_autocorrelation`,
+:func:`frame_change`), block artifacts (:func:`block_edge_ratio`) and extremes
+(:func:`quantile_ratio`, :func:`exceedance_frequency`).
 """
 
+from .blocks import block_edge_ratio
 from .continuous import bias, mae, rmse, spread_skill_ratio
 from .crps import crps, pooled_crps
-from .distribution import quantile_ratio, quantiles, wet_fraction
+from .distribution import exceedance_frequency, quantile_ratio, quantiles, wet_fraction
 from .fss import fss
-from .rank import rank_histogram, rank_summary, ranks
+from .rank import rank_histogram, rank_statistics, rank_summary, ranks
 from .spectra import log_spectral_distance, power_spectrum
 from .streaming import CRPSAccumulator, RankHistogramAccumulator
+from .temporal import frame_change, lag_autocorrelation
 from .verify import verify
 
 __all__ = [
     "rank_histogram",
     "rank_summary",
+    "rank_statistics",
     "ranks",
     "crps",
     "pooled_crps",
@@ -31,6 +39,10 @@ __all__ = [
     "quantiles",
     "quantile_ratio",
     "wet_fraction",
+    "exceedance_frequency",
+    "lag_autocorrelation",
+    "frame_change",
+    "block_edge_ratio",
     "verify",
     "RankHistogramAccumulator",
     "CRPSAccumulator",

@@ -1,161 +1,30 @@
 """Ensemble-mean RMSE, MAE and bias, and the spread-skill ratio.
 
-This module also holds the small input helpers every score in :mod:`xstochsr.metrics`
-shares (checking and aligning ``ens`` and ``obs``, resolving ``dim``, finding the
-spatial dimensions), so that all scores treat their inputs the same way:
-
-* ``ens`` has a member dimension (``member_dim``, default ``"realization"``, CF's name);
-  ``obs`` has the same dimensions without it (fewer is allowed: it is broadcast).
-* Coordinates must match exactly (``xr.align(join="exact")``).
-* A case (one point of ``obs``) where the observation or any member is NaN is skipped.
-* ``dim=None`` reduces over every dimension except ``member_dim``; ``dim=[]`` keeps all
-  (per-point scores); a name or a list reduces over those only.
+Input handling (alignment, ``dim``, NaN cases) is shared by all scores and lives in
+:mod:`xstochsr.metrics._inputs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 
 import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
+from ._inputs import (  # noqa: F401  (re-exported for code that imported them from here)
+    _check_da,
+    _find_member_dim,
+    _finish,
+    _mean,
+    _prepare,
+    _resolve_dim,
+    _score_attrs,
+    _spatial,
+    _valid,
+)
 
 __all__ = ["rmse", "mae", "bias", "spread_skill_ratio"]
-
-
-# --- shared helpers (private, used by the other metric modules) -------------------------
-
-
-def _check_da(da, name: str) -> xr.DataArray:
-    if isinstance(da, xr.Dataset):
-        raise InvalidInputError(
-            f"{name} is an xarray.Dataset; the scores take one variable. "
-            f"Select it first, e.g. {name}['precip']."
-        )
-    if not isinstance(da, xr.DataArray):
-        raise InvalidInputError(
-            f"{name} must be an xarray.DataArray, got {type(da).__name__}. "
-            "Wrap numpy arrays with xr.DataArray(values, dims=...)."
-        )
-    if not (np.issubdtype(da.dtype, np.number) or np.issubdtype(da.dtype, np.bool_)):
-        raise InvalidInputError(f"{name} must hold numbers, got dtype {da.dtype}.")
-    return da
-
-
-def _find_member_dim(ens: xr.DataArray, member_dim: Hashable) -> Hashable:
-    if member_dim in ens.dims:
-        return member_dim
-    # CF: the ensemble dimension is a coordinate with standard_name "realization"
-    cands = [
-        d
-        for d in ens.dims
-        if d in ens.coords and ens.coords[d].attrs.get("standard_name") == "realization"
-    ]
-    if len(cands) == 1:
-        return cands[0]
-    raise InvalidInputError(
-        f"The ensemble has no member dimension {member_dim!r} (its dimensions are "
-        f"{tuple(ens.dims)}). Pass member_dim='<name>' or, for a single field, add one "
-        f"with ens.expand_dims({member_dim!r})."
-    )
-
-
-def _prepare(ens, obs, member_dim: Hashable) -> tuple[xr.DataArray, xr.DataArray, Hashable]:
-    """Check, align and broadcast ``ens`` and ``obs``; return them and the member dim."""
-    ens = _check_da(ens, "ens")
-    obs = _check_da(obs, "obs")
-    member_dim = _find_member_dim(ens, member_dim)
-    if member_dim in obs.dims:
-        if obs.sizes[member_dim] != 1:
-            raise InvalidInputError(
-                f"obs has the member dimension {member_dim!r} with "
-                f"{obs.sizes[member_dim]} entries; the observation must be one field. "
-                f"Select it, e.g. obs.isel({member_dim}=0)."
-            )
-        obs = obs.squeeze(member_dim, drop=True)
-    if member_dim in obs.coords:
-        obs = obs.drop_vars(member_dim)
-    extra = [d for d in obs.dims if d not in ens.dims]
-    if extra:
-        raise InvalidInputError(
-            f"obs has dimensions {extra} that the ensemble lacks (ens dims: "
-            f"{tuple(ens.dims)}). Rename or select them so both share their dimensions."
-        )
-    from ..grid import match_grid
-
-    obs = match_grid(obs, ens)  # a rebuilt fine grid equals the truth's only to rounding
-    try:
-        ens, obs = xr.align(ens, obs, join="exact")
-    except ValueError as err:
-        raise InvalidInputError(
-            "The coordinates of ens and obs differ, so cases cannot be paired: "
-            f"{err}. Put obs on the ensemble's grid first, e.g. "
-            "obs = obs.reindex_like(ens, method='nearest') or obs.interp_like(ens)."
-        ) from err
-    if ens.sizes[member_dim] < 1:
-        raise InvalidInputError("The ensemble has no members.")
-    # broadcast obs over any dims it lacks (not over members)
-    target = ens.isel({member_dim: 0}, drop=True)
-    obs = obs.broadcast_like(target).transpose(*target.dims)
-    return ens, obs, member_dim
-
-
-def _resolve_dim(dim, available: Iterable[Hashable], *, what: str = "obs") -> list[Hashable]:
-    available = list(available)
-    if dim is None:
-        return available
-    if isinstance(dim, str) or not isinstance(dim, Iterable):
-        dim = [dim]
-    dim = list(dim)
-    missing = [d for d in dim if d not in available]
-    if missing:
-        raise InvalidInputError(
-            f"Cannot reduce over {missing}: not a dimension of {what} (which has "
-            f"{tuple(available)}; the member dimension is always reduced)."
-        )
-    return dim
-
-
-def _mean(da: xr.DataArray, dims: list[Hashable]) -> xr.DataArray:
-    return da.mean(dims, skipna=True) if dims else da
-
-
-def _valid(ens: xr.DataArray, obs: xr.DataArray, member_dim: Hashable) -> xr.DataArray:
-    return obs.notnull() & ens.notnull().all(member_dim)
-
-
-def _spatial(da: xr.DataArray, y_dim=None, x_dim=None) -> tuple[Hashable, Hashable]:
-    """``(y_dim, x_dim)``: the overrides if both given, else :func:`xstochsr.grid.spatial_dims`."""
-    if y_dim is None or x_dim is None:
-        from ..grid import spatial_dims
-
-        found_y, found_x = spatial_dims(da)
-        y_dim = found_y if y_dim is None else y_dim
-        x_dim = found_x if x_dim is None else x_dim
-    for d in (y_dim, x_dim):
-        if d not in da.dims:
-            raise InvalidInputError(
-                f"{d!r} is not a dimension of the field (dimensions {tuple(da.dims)})."
-            )
-    if y_dim == x_dim:
-        raise InvalidInputError(f"y_dim and x_dim are the same dimension {y_dim!r}.")
-    return y_dim, x_dim
-
-
-def _score_attrs(obs: xr.DataArray, long_name: str, *, units: bool = True) -> dict:
-    attrs = {"long_name": long_name}
-    if units and "units" in obs.attrs:
-        attrs["units"] = obs.attrs["units"]
-    elif not units:
-        attrs["units"] = "1"
-    return attrs
-
-
-def _finish(da: xr.DataArray, name: str, attrs: dict) -> xr.DataArray:
-    da = da.rename(name)
-    da.attrs = attrs
-    return da
 
 
 # --- scores ------------------------------------------------------------------------------
@@ -207,7 +76,11 @@ def rmse(
     1.0606601717798212
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
-    dims = _resolve_dim(dim, obs.dims)
+    return _rmse(ens, obs, member_dim, _resolve_dim(dim, obs.dims), ensemble_mean)
+
+
+def _rmse(ens, obs, member_dim, dims, ensemble_mean=True):
+    """:func:`rmse` on prepared inputs."""
     if ensemble_mean:
         out = np.sqrt(_mean(_error(ens, obs, member_dim) ** 2, dims))
     else:
@@ -238,7 +111,11 @@ def mae(
     0.75
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
-    dims = _resolve_dim(dim, obs.dims)
+    return _mae(ens, obs, member_dim, _resolve_dim(dim, obs.dims))
+
+
+def _mae(ens, obs, member_dim, dims):
+    """:func:`mae` on prepared inputs."""
     out = _mean(abs(_error(ens, obs, member_dim)), dims)
     return _finish(out, "mae", _score_attrs(obs, "ensemble-mean absolute error"))
 
@@ -264,7 +141,11 @@ def bias(
     0.75
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
-    dims = _resolve_dim(dim, obs.dims)
+    return _bias(ens, obs, member_dim, _resolve_dim(dim, obs.dims))
+
+
+def _bias(ens, obs, member_dim, dims):
+    """:func:`bias` on prepared inputs."""
     out = _mean(_error(ens, obs, member_dim), dims)
     return _finish(out, "bias", _score_attrs(obs, "ensemble-mean bias (ens - obs)"))
 
@@ -312,6 +193,11 @@ def spread_skill_ratio(
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     dims = _resolve_dim(dim, obs.dims)
+    return _spread_skill_ratio(ens, obs, member_dim, dims, finite_ensemble_correction)
+
+
+def _spread_skill_ratio(ens, obs, member_dim, dims, finite_ensemble_correction=True):
+    """:func:`spread_skill_ratio` on prepared inputs."""
     m = ens.sizes[member_dim]
     if m < 2:
         raise InvalidInputError(

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
-from .continuous import _finish, _mean, _prepare, _resolve_dim, _score_attrs, _spatial
+from ._inputs import _finish, _mean, _prepare, _resolve_dim, _score_attrs, _spatial
 
 __all__ = ["crps", "pooled_crps"]
 
@@ -99,7 +99,11 @@ def crps(
     (0.25, 0.0)
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
-    dims = _resolve_dim(dim, obs.dims)
+    return _crps(ens, obs, member_dim, _resolve_dim(dim, obs.dims), fair)
+
+
+def _crps(ens, obs, member_dim, dims, fair=False):
+    """:func:`crps` on prepared inputs."""
     out = _mean(_crps_points(ens, obs, member_dim, fair), dims)
     name = "crps_fair" if fair else "crps"
     what = "fair ensemble CRPS" if fair else "ensemble CRPS"
@@ -169,6 +173,12 @@ def pooled_crps(
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     y, x = _spatial(obs, y_dim, x_dim)
+    dims = _resolve_dim(dim, obs.dims)
+    return _pooled_crps(ens, obs, member_dim, dims, y, x, k, method, stride, fair)
+
+
+def _pooled_crps(ens, obs, member_dim, dims, y, x, k=4, method="avg", stride=None, fair=False):
+    """:func:`pooled_crps` on prepared inputs, spatial dims ``y``, ``x`` known."""
     if method not in ("avg", "max"):
         raise InvalidInputError(f"method must be 'avg' or 'max', got {method!r}.")
     k = int(k)
@@ -180,7 +190,6 @@ def pooled_crps(
             f"The pooling window k={k} is larger than the domain "
             f"({obs.sizes[y]} x {obs.sizes[x]} cells). Use a smaller k."
         )
-    dims = _resolve_dim(dim, obs.dims)
     pe = _pool(ens, y, x, k, method, stride)
     po = _pool(obs, y, x, k, method, stride)
     out = _mean(_crps_points(pe, po, member_dim, fair), dims)

@@ -1,4 +1,4 @@
-"""Distribution and extremes: quantiles against the observed ones, and wet fraction."""
+"""Distribution and extremes: quantiles and exceedance frequencies against the observed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
-from .continuous import _check_da, _finish, _prepare, _resolve_dim, _valid
+from ._inputs import _check_da, _finish, _prepare, _resolve_dim, _valid
 
-__all__ = ["quantiles", "quantile_ratio", "wet_fraction"]
+__all__ = ["quantiles", "quantile_ratio", "wet_fraction", "exceedance_frequency"]
 
 
 def _check_q(q) -> np.ndarray:
@@ -52,7 +52,8 @@ def quantiles(
     -------
     xarray.Dataset
         Variables ``ensemble``, ``observation`` (units of ``obs``) and ``ratio``
-        (``ensemble / observation``), with dimension ``quantile``.
+        (``ensemble / observation``, NaN where the observed quantile is 0), with
+        dimension ``quantile``.
 
     Examples
     --------
@@ -63,15 +64,20 @@ def quantiles(
     array([2.])
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
+    return _quantiles(ens, obs, member_dim, _resolve_dim(dim, obs.dims), quantiles)
+
+
+def _quantiles(ens, obs, member_dim, dims, quantiles=(0.5, 0.9, 0.99, 0.999)) -> xr.Dataset:
+    """:func:`quantiles` on prepared inputs."""
     q = _check_q(quantiles)
-    dims = _resolve_dim(dim, obs.dims)
     valid = _valid(ens, obs, member_dim)
     e = _single_chunk(ens.where(valid), [*dims, member_dim])
     o = _single_chunk(obs.where(valid), dims)
     qe = e.quantile(q, dim=[*dims, member_dim], skipna=True)
     qo = o.quantile(q, dim=dims, skipna=True) if dims else o.expand_dims(quantile=q)
     units = {"units": obs.attrs["units"]} if "units" in obs.attrs else {}
-    ds = xr.Dataset({"ensemble": qe, "observation": qo, "ratio": qe / qo})
+    # NaN, not a 0/0 warning, where the observed quantile is 0 (e.g. the dry median of rain)
+    ds = xr.Dataset({"ensemble": qe, "observation": qo, "ratio": qe / qo.where(qo != 0)})
     ds["ensemble"].attrs = {"long_name": "quantile of pooled members", **units}
     ds["observation"].attrs = {"long_name": "quantile of observation", **units}
     ds["ratio"].attrs = {"long_name": "ensemble / observed quantile", "units": "1"}
@@ -89,8 +95,8 @@ def quantile_ratio(
     """Ratio of the ensemble's quantiles to the observed ones (1: right extremes).
 
     See :func:`quantiles` for the definition and parameters. Above 1 the ensemble is
-    too intense at that quantile, below 1 too weak; inf or NaN where the observed
-    quantile is 0.
+    too intense at that quantile, below 1 too weak; NaN where the observed quantile
+    is 0 (e.g. the median of a mostly dry rain field).
 
     Returns
     -------
@@ -105,9 +111,13 @@ def quantile_ratio(
     >>> quantile_ratio(ens, obs, quantiles=[0.5, 0.9]).values
     array([0.5, 0.5])
     """
-    from . import distribution as _self
+    ens, obs, member_dim = _prepare(ens, obs, member_dim)
+    return _quantile_ratio(ens, obs, member_dim, _resolve_dim(dim, obs.dims), quantiles)
 
-    ds = _self.quantiles(ens, obs, quantiles=quantiles, member_dim=member_dim, dim=dim)
+
+def _quantile_ratio(ens, obs, member_dim, dims, quantiles=(0.5, 0.9, 0.99, 0.999)):
+    """:func:`quantile_ratio` on prepared inputs."""
+    ds = _quantiles(ens, obs, member_dim, dims, quantiles)
     return _finish(ds["ratio"], "quantile_ratio", dict(ds["ratio"].attrs))
 
 
@@ -157,3 +167,89 @@ def wet_fraction(
     return _finish(
         out, "wet_fraction", {"long_name": "fraction of values >= threshold", "units": "1"}
     )
+
+
+def _thresholds(thresholds) -> np.ndarray:
+    thr = np.atleast_1d(np.asarray(thresholds, dtype=float))
+    if thr.ndim != 1 or thr.size == 0 or not np.all(np.isfinite(thr)):
+        raise InvalidInputError(
+            f"thresholds must be finite numbers or a 1-D sequence of them, got {thresholds!r}."
+        )
+    return thr
+
+
+def exceedance_frequency(
+    ens: xr.DataArray,
+    obs: xr.DataArray,
+    *,
+    thresholds: float | Sequence[float],
+    member_dim: Hashable = "realization",
+    dim=None,
+) -> xr.Dataset:
+    """How often members and truth reach each threshold (``>=``), and their ratio.
+
+    The frequency of ``value >= threshold`` over ``dim`` for each member, for all
+    members pooled and for the observation, on the same cases (a case where the
+    observation or any member is NaN is left out of all). For extremes, pick
+    thresholds in the tail (e.g. 10, 20, 50 mm/h for rain rate): a ratio below 1 means
+    the ensemble makes such values too rarely.
+
+    Parameters
+    ----------
+    ens, obs, member_dim
+        As in :func:`xstochsr.metrics.crps`.
+    thresholds : float or sequence of float
+        Thresholds in the units of ``obs``; a scalar gives a scalar ``threshold``
+        coordinate, a sequence a ``threshold`` dimension.
+    dim : str or list of str, optional
+        Dimensions to count over (None: all but the members).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``members`` (per member, dimension ``member_dim``), ``ensemble`` (members
+        pooled), ``observation`` (dimensionless frequencies in [0, 1]) and ``ratio``
+        (``ensemble / observation``; NaN where the truth never reaches the threshold),
+        with dimension ``threshold``. Lazy for dask input.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ens = xr.DataArray([[0.0, 5.0, 20.0, 30.0], [0.0, 1.0, 2.0, 30.0]],
+    ...                    dims=("realization", "x"))
+    >>> obs = xr.DataArray([0.0, 2.0, 25.0, 40.0], dims="x")
+    >>> ex = exceedance_frequency(ens, obs, thresholds=[10.0])
+    >>> ex.members.values.ravel().tolist(), float(ex.ensemble[0]), float(ex.ratio[0])
+    ([0.5, 0.25], 0.375, 0.75)
+    """
+    ens, obs, member_dim = _prepare(ens, obs, member_dim)
+    return _exceedance_frequency(ens, obs, member_dim, _resolve_dim(dim, obs.dims), thresholds)
+
+
+def _exceedance_frequency(ens, obs, member_dim, dims, thresholds) -> xr.Dataset:
+    """:func:`exceedance_frequency` on prepared inputs."""
+    thr = _thresholds(thresholds)
+    t = xr.DataArray(thr, dims="threshold")
+    valid = _valid(ens, obs, member_dim)
+    e = (ens >= t).where(valid)
+    o = (obs >= t).where(valid)
+    members = e.mean(dims, skipna=True) if dims else e
+    pooled = members.mean(member_dim)  # every member has the same valid cases
+    observed = o.mean(dims, skipna=True) if dims else o
+    ratio = pooled / observed.where(observed > 0)
+    thr_attrs = {"long_name": "exceedance threshold (>=)"}
+    if "units" in obs.attrs:
+        thr_attrs["units"] = obs.attrs["units"]
+    ds = xr.Dataset(
+        {"members": members, "ensemble": pooled, "observation": observed, "ratio": ratio}
+    ).assign_coords(threshold=("threshold", thr, thr_attrs))
+    for name, what in (
+        ("members", "frequency of values >= threshold, per member"),
+        ("ensemble", "frequency of values >= threshold, members pooled"),
+        ("observation", "frequency of observed values >= threshold"),
+        ("ratio", "ensemble / observed exceedance frequency"),
+    ):
+        ds[name].attrs = {"long_name": what, "units": "1"}
+    if np.ndim(thresholds) == 0:
+        ds = ds.squeeze("threshold")
+    return ds

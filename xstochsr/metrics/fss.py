@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
-from .continuous import _finish, _prepare, _resolve_dim, _spatial
+from ._inputs import _finish, _prepare, _resolve_dim, _spatial
 
 __all__ = ["fss"]
 
@@ -100,6 +100,13 @@ def fss(
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     y, x = _spatial(obs, y_dim, x_dim)
+    keep = [d for d in obs.dims if d not in (y, x)]
+    dims = _resolve_dim(dim, keep, what="obs (spatial dims excluded)")
+    return _fss(ens, obs, member_dim, dims, y, x, thresholds, scales)
+
+
+def _fss(ens, obs, member_dim, dims, y, x, thresholds, scales=(1, 3, 9)):
+    """:func:`fss` on prepared inputs; ``dims`` are the non-spatial dims to sum over."""
     thr = np.atleast_1d(np.asarray(thresholds, dtype=float))
     sc = np.atleast_1d(np.asarray(scales))
     if thr.ndim != 1 or thr.size == 0 or sc.ndim != 1 or sc.size == 0:
@@ -108,8 +115,6 @@ def fss(
         raise InvalidInputError(f"thresholds must be finite, got {thr.tolist()}.")
     if not np.issubdtype(sc.dtype, np.integer) or np.any(sc < 1):
         raise InvalidInputError(f"scales must be positive integers, got {sc.tolist()}.")
-    keep = [d for d in obs.dims if d not in (y, x)]
-    dims = _resolve_dim(dim, keep, what="obs (spatial dims excluded)")
     if ens.chunks is not None or obs.chunks is not None:
         ens = ens.chunk({member_dim: -1, y: -1, x: -1})
         obs = obs.chunk({y: -1, x: -1})

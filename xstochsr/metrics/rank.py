@@ -8,9 +8,9 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
-from .continuous import _prepare, _resolve_dim
+from ._inputs import _prepare, _resolve_dim
 
-__all__ = ["rank_histogram", "rank_summary", "ranks"]
+__all__ = ["rank_histogram", "rank_summary", "ranks", "rank_statistics"]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -91,6 +91,11 @@ def ranks(
         Integer ranks in ``0..M`` (``-1`` for skipped cases), dimensions of ``obs``.
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
+    return _ranks(ens, obs, member_dim, seed, threshold, threshold_on)
+
+
+def _ranks(ens, obs, member_dim, seed=0, threshold=None, threshold_on="any"):
+    """:func:`ranks` on prepared inputs."""
     if threshold_on not in ("any", "obs"):
         raise InvalidInputError(f"threshold_on must be 'any' or 'obs', got {threshold_on!r}.")
     key = _seed_key(seed)
@@ -281,15 +286,17 @@ def rank_histogram(
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     dims = _resolve_dim(dim, obs.dims)
+    return _rank_histogram(ens, obs, member_dim, dims, seed, threshold, threshold_on)
+
+
+def _rank_histogram(ens, obs, member_dim, dims, seed=0, threshold=None, threshold_on="any"):
+    """:func:`rank_histogram` on prepared inputs."""
+    if threshold is not None:
+        threshold = float(threshold)
+        if not np.isfinite(threshold):
+            raise InvalidInputError(f"threshold must be a finite number, got {threshold}.")
     m = ens.sizes[member_dim]
-    r = ranks(
-        ens,
-        obs,
-        member_dim=member_dim,
-        seed=seed,
-        threshold=threshold,
-        threshold_on=threshold_on,
-    )
+    r = _ranks(ens, obs, member_dim, seed, threshold, threshold_on)
     rh = _histogram(r, dims, m + 1)
     rh = rh.assign_coords(
         rank=np.arange(m + 1), normalized_rank=("rank", np.arange(m + 1) / max(m, 1))
@@ -310,3 +317,84 @@ def rank_histogram(
         )
     rh.attrs = attrs
     return rh
+
+
+def rank_statistics(
+    ens: xr.DataArray,
+    obs: xr.DataArray,
+    *,
+    threshold: float | None = None,
+    member_dim: Hashable = "realization",
+    dim=None,
+    seed=0,
+) -> xr.Dataset:
+    """Rank histogram with its KS, KL and outlier proportion, on all or on wet cases.
+
+    With ``threshold``, only cases where the observation *or any member* reaches it
+    (``>=``) are counted: the wet pixels of a rain field. Dry cases, where truth and
+    members are all 0, have tied ranks that are broken at random; they fill the
+    histogram evenly and so make the all-pixel KS and outlier proportion look better
+    than the ensemble is. The condition is symmetric in truth and members, so a
+    calibrated ensemble stays flat on the wet cases too. Compare the result with the
+    all-pixel one (``threshold=None``) and with ``calibrated_outlier_proportion``,
+    ``2 / (M + 1)`` for ``M`` members.
+
+    Parameters
+    ----------
+    ens, obs, member_dim
+        As in :func:`rank_histogram`.
+    threshold : float, optional
+        Wet threshold in the units of ``obs`` (e.g. 0.1 for rain in mm/h); None
+        counts all cases.
+    dim : str or list of str, optional
+        Dimensions to count over (None: all, one histogram).
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of the random tie-breaking.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``rank_histogram`` (counts, dimension ``rank``), ``ks``, ``kl``,
+        ``outlier_proportion`` (NaN where no case is counted), ``n_cases`` (cases
+        counted) and ``calibrated_outlier_proportion`` (``2 / (M + 1)``); attrs
+        ``threshold`` (if given) and ``n_members``. Lazy for dask input.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ens = xr.DataArray([[0.0, 0.5, 0.0, 2.0], [0.0, 1.0, 3.0, 4.0]],
+    ...                    dims=("realization", "x"))
+    >>> obs = xr.DataArray([0.0, 0.2, 5.0, 3.0], dims="x")  # the dry case x=0 is left out
+    >>> st = rank_statistics(ens, obs, threshold=0.1)
+    >>> st.rank_histogram.values.tolist(), int(st.n_cases), float(st.outlier_proportion)
+    ([1, 1, 1], 3, 0.6666666666666666)
+    >>> float(st.calibrated_outlier_proportion)
+    0.6666666666666666
+    """
+    ens, obs, member_dim = _prepare(ens, obs, member_dim)
+    dims = _resolve_dim(dim, obs.dims)
+    return _rank_statistics(ens, obs, member_dim, dims, seed, threshold)
+
+
+def _rank_statistics(ens, obs, member_dim, dims, seed=0, threshold=None) -> xr.Dataset:
+    """:func:`rank_statistics` on prepared inputs."""
+    rh = _rank_histogram(ens, obs, member_dim, dims, seed, threshold, "any")
+    m = ens.sizes[member_dim]
+    attrs = dict(rh.attrs)
+    rh.attrs = {k: attrs[k] for k in ("long_name", "units", "n_members")}
+    ds = rank_summary(rh)
+    ds["rank_histogram"] = rh
+    ds["n_cases"] = rh.sum("rank").assign_attrs(long_name="cases counted", units="1")
+    ds["calibrated_outlier_proportion"] = xr.DataArray(
+        2.0 / (m + 1),
+        attrs={"long_name": "outlier proportion of a calibrated ensemble, 2/(M+1)", "units": "1"},
+    )
+    where = "all cases" if threshold is None else (
+        f"cases where the observation or any member is >= {threshold}"
+    )
+    for name in ("ks", "kl", "outlier_proportion", "rank_histogram", "n_cases"):
+        ds[name].attrs["cases"] = where
+    ds.attrs = {"n_members": m}
+    if threshold is not None:
+        ds.attrs["threshold"] = float(threshold)
+    return ds

@@ -1,4 +1,11 @@
-"""Radially averaged power spectrum and log spectral distance."""
+"""Radially averaged power spectrum and log spectral distance, masked fields included.
+
+A field with NaN (e.g. outside a radar's range) has no Fourier transform as it is. Each
+2-D field with NaN is scored on the largest axis-parallel rectangle of valid cells
+(found once per distinct mask); the ensemble and the truth share the rectangle, so they
+are compared on the same cells. Fields where no rectangle of at least 4 x 4 valid cells
+exists give NaN, which plots and ``verify`` report rather than draw.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
-from .continuous import _check_da, _finish, _mean, _prepare, _resolve_dim, _spatial
+from ._inputs import _check_da, _finish, _mean, _prepare, _resolve_dim, _spatial
 
 __all__ = ["power_spectrum", "log_spectral_distance"]
 
@@ -42,6 +49,10 @@ def _radial_bins(ny: int, nx: int, dy: float, dx: float):
     return b, weight, dk, nbins
 
 
+#: Fewest valid cells along each side of the rectangle a spectrum is taken on.
+MIN_SIDE = 4
+
+
 def _window(ny: int, nx: int, window: str | None) -> np.ndarray | None:
     if window is None:
         return None
@@ -62,8 +73,48 @@ def _power2d(f: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     return np.abs(np.fft.rfft2(f)) ** 2 / float(ny * nx) ** 2
 
 
-def _radial_kernel(f, *, bins, weight, nbins, window):
-    p = _power2d(f, window) * weight
+def _largest_rectangle(valid: np.ndarray, min_side: int = MIN_SIDE):
+    """Largest all-True axis-parallel rectangle ``(r0, r1, c0, c1)`` of a 2-D mask.
+
+    Row by row, the heights of the True columns ending in that row form a histogram
+    whose largest rectangle is found with a stack (O(ny nx)). Rectangles with a side
+    shorter than ``min_side`` are not considered. None if there is none.
+    """
+    ny, nx = valid.shape
+    heights = np.zeros(nx, dtype=np.int64)
+    best, box = 0, None
+    for i in range(ny):
+        heights = np.where(valid[i], heights + 1, 0)
+        row = heights.tolist() + [0]
+        stack: list[tuple[int, int]] = []  # (first column, height)
+        for j, h in enumerate(row):
+            start = j
+            while stack and stack[-1][1] >= h:
+                s, hh = stack.pop()
+                width = j - s
+                if hh >= min_side and width >= min_side and hh * width > best:
+                    best, box = hh * width, (i - hh + 1, i + 1, s, j)
+                start = s
+            stack.append((start, h))
+    return box
+
+
+class _Rectangles:
+    """Largest valid rectangle per distinct mask (masks repeat over time and members)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[bytes, tuple | None] = {}
+
+    def __call__(self, valid: np.ndarray):
+        key = np.packbits(valid).tobytes() + bytes(str(valid.shape), "ascii")
+        if key not in self._cache:
+            self._cache[key] = _largest_rectangle(valid)
+        return self._cache[key]
+
+
+def _radial_average(p: np.ndarray, bins, weight, nbins) -> np.ndarray:
+    """Weighted mean power of the modes in each radial bin; ``p`` (..., ky, kx)."""
+    p = p * weight
     lead = p.shape[:-2]
     flat = p.reshape(-1, bins.size)
     sel = (bins.ravel() >= 1) & (bins.ravel() <= nbins)
@@ -74,6 +125,52 @@ def _radial_kernel(f, *, bins, weight, nbins, window):
         out[i] = np.bincount(idx, weights=row[sel], minlength=nbins)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = out / counts
+    return out.reshape(*lead, nbins)
+
+
+def _rect_bins(nr: int, nc: int, dy: float, dx: float, dk: float):
+    """Bins (on the full grid's ``dk``) and weights of an ``nr x nc`` rectangle's modes."""
+    ky = np.fft.fftfreq(nr, d=dy)
+    kx = np.fft.rfftfreq(nc, d=dx)
+    b = np.rint(np.hypot(ky[:, None], kx[None, :]) / dk).astype(np.int64)
+    weight = np.full(b.shape, 2.0)
+    weight[:, 0] = 1.0
+    if nc % 2 == 0:
+        weight[:, -1] = 1.0
+    return b, weight
+
+
+def _radial_kernel(f, *, bins, weight, nbins, window, spacing):
+    """Radial spectrum of each field of ``f`` (..., Y, X); masked fields on a rectangle.
+
+    A field's rectangle of ``nr x nc`` cells has per-mode power ``1 / (nr nc)`` times a
+    spectral density; it is rescaled by ``nr nc / (Ny Nx)`` to the full grid's and its
+    modes binned on the full grid's wavenumbers, so spectra of masked and whole fields
+    can be averaged and compared. Bins below the rectangle's lowest wavenumber are NaN.
+    """
+    f = np.asarray(f, dtype=np.float64)
+    ny, nx = f.shape[-2:]
+    finite = np.isfinite(f)
+    if finite.all():
+        return _radial_average(_power2d(f, _window(ny, nx, window)), bins, weight, nbins)
+    lead = f.shape[:-2]
+    flat = f.reshape(-1, ny, nx)
+    out = np.full((flat.shape[0], nbins), np.nan)
+    rect = _Rectangles()
+    dy, dx, dk = spacing
+    for i, field in enumerate(flat):
+        ok = np.isfinite(field)
+        if ok.all():
+            out[i] = _radial_average(_power2d(field, _window(ny, nx, window)), bins, weight, nbins)
+            continue
+        box = rect(ok)
+        if box is None:
+            continue
+        r0, r1, c0, c1 = box
+        nr, nc = r1 - r0, c1 - c0
+        p = _power2d(field[r0:r1, c0:c1], _window(nr, nc, window)) * (nr * nc) / (ny * nx)
+        b, w = _rect_bins(nr, nc, dy, dx, dk)
+        out[i] = _radial_average(p, b, w, nbins)
     return out.reshape(*lead, nbins)
 
 
@@ -107,7 +204,10 @@ def power_spectrum(
         kept or averaged, see ``dim``).
     dim : str or list of str, optional
         Non-spatial dimensions to average the spectrum over: None (default) for all,
-        ``[]`` for none. A field with NaN gets a NaN spectrum, skipped in the average.
+        ``[]`` for none. A field with NaN (a mask) is taken on its largest rectangle
+        of valid cells, rescaled to the full grid's spectral density (low bins the
+        rectangle cannot resolve are NaN); a field with no 4 x 4 valid rectangle gets
+        a NaN spectrum. NaN is skipped in the average.
     y_dim, x_dim : str, optional
         Spatial dimensions; found with :func:`xstochsr.grid.spatial_dims` if not given.
     window : {None, "hann"}, default None
@@ -138,6 +238,7 @@ def power_spectrum(
         raise InvalidInputError(
             f"A power spectrum needs at least 4 x 4 cells; the field has {ny} x {nx}."
         )
+    _window(ny, nx, window)  # checks the name before any work
     dy, yunits = _spacing(da, y)
     dx, xunits = _spacing(da, x)
     bins, weight, dk, nbins = _radial_bins(ny, nx, dy, dx)
@@ -147,7 +248,13 @@ def power_spectrum(
         _whole_space(da, y, x),
         input_core_dims=[[y, x]],
         output_core_dims=[["wavenumber"]],
-        kwargs={"bins": bins, "weight": weight, "nbins": nbins, "window": _window(ny, nx, window)},
+        kwargs={
+            "bins": bins,
+            "weight": weight,
+            "nbins": nbins,
+            "window": window,
+            "spacing": (dy, dx, dk),
+        },
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {"wavenumber": nbins}},
@@ -171,22 +278,49 @@ def power_spectrum(
     return _finish(out, "power_spectrum", attrs)
 
 
-def _lsd_kernel(f, g):
-    """RMS over modes of the dB difference of two fields' 2-D power spectra."""
+def _lsd_fields(f: np.ndarray, g: np.ndarray, radial: bool, dy: float, dx: float):
+    """LSD of members ``f`` (..., M, Y, X) against ``g`` (..., Y, X), all cells valid."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = 10 * np.log10(_power2d(f, None)) - 10 * np.log10(_power2d(g, None))[..., :, :]
+        if radial:
+            bins, weight, _, nbins = _radial_bins(*g.shape[-2:], dy, dx)
+            pf = _radial_average(_power2d(f, None), bins, weight, nbins)
+            pg = _radial_average(_power2d(g, None), bins, weight, nbins)
+            axes = (-1,)
+        else:
+            pf, pg = _power2d(f, None), _power2d(g, None)
+            axes = (-2, -1)
+        d = 10 * np.log10(pf) - 10 * np.log10(np.expand_dims(pg, -1 - len(axes)))
         d2 = np.where(np.isfinite(d), d**2, np.nan)
-        n = np.sum(np.isfinite(d2), axis=(-2, -1))
-        s = np.nansum(d2, axis=(-2, -1))
-        return np.where(n > 0, np.sqrt(s / np.maximum(n, 1)), np.nan)
+        n = np.sum(np.isfinite(d2), axis=axes)
+        return np.where(n > 0, np.sqrt(np.nansum(d2, axis=axes) / np.maximum(n, 1)), np.nan)
 
 
-def _lsd_radial_kernel(f, g, **kw):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = 10 * np.log10(_radial_kernel(f, **kw)) - 10 * np.log10(_radial_kernel(g, **kw))
-        d2 = np.where(np.isfinite(d), d**2, np.nan)
-        n = np.sum(np.isfinite(d2), axis=-1)
-        return np.where(n > 0, np.sqrt(np.nansum(d2, axis=-1) / np.maximum(n, 1)), np.nan)
+def _lsd_kernel(f, g, *, radial, spacing):
+    """LSD per member; ``f`` (..., M, Y, X), ``g`` (..., Y, X); returns (..., M).
+
+    A field pair with NaN is compared on the largest rectangle where the truth and
+    every member are valid; NaN if there is none of at least 4 x 4 cells.
+    """
+    f = np.asarray(f, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
+    dy, dx = spacing
+    ok = np.isfinite(g) & np.all(np.isfinite(f), axis=-3)
+    if ok.all():
+        return _lsd_fields(f, g, radial, dy, dx)
+    m, ny, nx = f.shape[-3:]
+    lead = g.shape[:-2]
+    ff = f.reshape(-1, m, ny, nx)
+    gg = g.reshape(-1, ny, nx)
+    oo = ok.reshape(-1, ny, nx)
+    out = np.full((gg.shape[0], m), np.nan)
+    rect = _Rectangles()
+    for i in range(gg.shape[0]):
+        box = (0, ny, 0, nx) if oo[i].all() else rect(oo[i])
+        if box is None:
+            continue
+        r0, r1, c0, c1 = box
+        out[i] = _lsd_fields(ff[i, :, r0:r1, c0:c1], gg[i, r0:r1, c0:c1], radial, dy, dx)
+    return out.reshape(*lead, m)
 
 
 def log_spectral_distance(
@@ -205,7 +339,9 @@ def log_spectral_distance(
     ``LSD = sqrt(mean_k (10 log10 P_member(k) - 10 log10 P_obs(k))**2)`` over the
     Fourier modes ``k`` of the non-redundant half-plane (``numpy.fft.rfft2``),
     including the mean. Modes with zero power in either field are left out (a field
-    that is zero everywhere gives NaN). It is then averaged over the members and
+    that is zero everywhere gives NaN). A field with NaN (a mask) is compared on the
+    largest rectangle where the truth and every member are valid (NaN if none has
+    4 x 4 cells). It is then averaged over the members and
     ``dim``. It scores texture: 0 for a member with exactly the truth's spectrum
     (e.g. the truth shifted periodically), ``10 log10(a**2)`` dB for ``a * truth``.
 
@@ -236,30 +372,31 @@ def log_spectral_distance(
     """
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     y, x = _spatial(obs, y_dim, x_dim)
+    keep = [d for d in obs.dims if d not in (y, x)]
+    dims = _resolve_dim(dim, keep, what="obs (spatial dims excluded)")
+    return _log_spectral_distance(ens, obs, member_dim, dims, y, x, radial)
+
+
+def _log_spectral_distance(ens, obs, member_dim, dims, y, x, radial=False):
+    """:func:`log_spectral_distance` on prepared inputs; ``dims`` non-spatial."""
     ny, nx = obs.sizes[y], obs.sizes[x]
-    if min(ny, nx) < 4:
+    if min(ny, nx) < MIN_SIDE:
         raise InvalidInputError(
             f"The log spectral distance needs at least 4 x 4 cells; the field has {ny} x {nx}."
         )
-    if radial:
-        dy, _ = _spacing(obs, y)
-        dx, _ = _spacing(obs, x)
-        bins, weight, _, nbins = _radial_bins(ny, nx, dy, dx)
-        func = _lsd_radial_kernel
-        kwargs = {"bins": bins, "weight": weight, "nbins": nbins, "window": None}
-    else:
-        func, kwargs = _lsd_kernel, {}
+    if ens.chunks is not None or obs.chunks is not None:
+        ens = ens.chunk({member_dim: -1, y: -1, x: -1})
+        obs = obs.chunk({y: -1, x: -1})
     out = xr.apply_ufunc(
-        func,
-        _whole_space(ens, y, x),
-        _whole_space(obs, y, x),
-        input_core_dims=[[y, x], [y, x]],
-        kwargs=kwargs,
+        _lsd_kernel,
+        ens,
+        obs,
+        input_core_dims=[[member_dim, y, x], [y, x]],
+        output_core_dims=[[member_dim]],
+        kwargs={"radial": radial, "spacing": (_spacing(obs, y)[0], _spacing(obs, x)[0])},
         dask="parallelized",
         output_dtypes=[np.float64],
     )
-    keep = [d for d in obs.dims if d not in (y, x)]
-    dims = _resolve_dim(dim, keep, what="obs (spatial dims excluded)")
     out = _mean(out.mean(member_dim, skipna=True), dims)
     attrs = {"long_name": "log spectral distance", "units": "dB"}
     return _finish(out, "log_spectral_distance", attrs)

@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InvalidInputError
-from .continuous import _prepare, _resolve_dim
+from ._inputs import _prepare, _resolve_dim
 from .crps import _crps_points
 from .rank import _seed_key, rank_histogram, rank_summary
 
