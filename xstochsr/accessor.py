@@ -30,11 +30,12 @@ class SRAccessor:
 
         return coarsen_field(self._obj, factor)
 
-    def to_dataset(self):
-        """Dataset with CF bounds for X/Y; see :func:`xstochsr.grid.add_bounds`."""
-        from .grid import add_bounds
+    def to_dataset(self, **kwargs):
+        """CF Dataset (bounds, grid_mapping, Conventions, history); see
+        :func:`xstochsr.cf_output.to_cf_dataset`."""
+        from .cf_output import to_cf_dataset
 
-        return add_bounds(self._obj)
+        return to_cf_dataset(self._obj, **kwargs)
 
     # --- regridding -------------------------------------------------------------------
     def regrid(self, target, **kwargs):

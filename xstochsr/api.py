@@ -503,4 +503,6 @@ def _wrap(da, fine, axes, other, member_ids, factor, model, seed, picked,
     attrs["xstochsr_seed"] = seed
     attrs["xstochsr_factor"] = factor
     out = xr.DataArray(fine, dims=dims, coords=coords, name=da.name, attrs=attrs)
-    return out.transpose(REALIZATION, *da.dims)
+    from .cf_output import keep_grid_mapping  # grid_mapping may sit in da.encoding
+
+    return keep_grid_mapping(da, out.transpose(REALIZATION, *da.dims))
