@@ -259,3 +259,13 @@ def test_measure_records_what_check_reads(rng):
     assert r["time_step"] == {"value": 5.0, "units": "min"}
     assert r["grid_spacing"] == {"value": 8000.0, "units": "m"}
     assert r["quantiles"]["0.01"] <= r["quantiles"]["0.5"] <= r["quantiles"]["0.99"]
+
+
+def test_training_reads_an_accumulation_as_a_rate(rng):
+    """ERA5 tp in metres: train sees mm h-1 (and rain), not metres where all is 'dry'."""
+    from xstochsr.training.data import load_training_data
+
+    tp = _era5_tp(rng, nt=6, ny=16, nx=16)
+    data = load_training_data(tp, factor=8)
+    assert data.info["units"] == "mm h-1" and data.info["rain"]
+    np.testing.assert_allclose(np.nanmax(data.fine), float(tp.max()) * 1000.0, rtol=1e-5)
