@@ -269,3 +269,20 @@ def test_training_reads_an_accumulation_as_a_rate(rng):
     data = load_training_data(tp, factor=8)
     assert data.info["units"] == "mm h-1" and data.info["rain"]
     np.testing.assert_allclose(np.nanmax(data.fine), float(tp.max()) * 1000.0, rtol=1e-5)
+
+
+def test_sr_coarsen_says_when_it_trims(rng):
+    from fields import projected_field
+
+    from xstochsr.coarsening import TrimWarning
+    from xstochsr.errors import InvalidInputError
+
+    da = projected_field(rng, nt=1, ny=20, nx=26)
+    with pytest.warns(TrimWarning, match=r"20x26.*4 row\(s\) and 2 column\(s\).*2x3 coarse"):
+        c = da.sr.coarsen(8)
+    assert c.sizes["y"] == 2 and c.sizes["x"] == 3
+    with pytest.raises(InvalidInputError, match="boundary='trim'"):
+        da.sr.coarsen(8, boundary="exact")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrimWarning)
+        da.isel(y=slice(0, 16), x=slice(0, 24)).sr.coarsen(8)

@@ -24,11 +24,12 @@ class SRAccessor:
 
         return downscale(self._obj, **kwargs)
 
-    def coarsen(self, factor: int):
-        """Block-average by ``factor``; see :func:`xstochsr.grid.coarsen_field`."""
-        from .grid import coarsen_field
+    def coarsen(self, factor: int, boundary: str = "trim"):
+        """Block-average by ``factor``, warning when it trims; see
+        :func:`xstochsr.coarsening.coarsen`."""
+        from .coarsening import coarsen
 
-        return coarsen_field(self._obj, factor)
+        return coarsen(self._obj, factor, boundary=boundary)
 
     def to_dataset(self, **kwargs):
         """CF Dataset (bounds, grid_mapping, Conventions, history); see
