@@ -85,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         ds = xr.open_dataset(path)
         if seqs is not None and "sequence" in ds.dims:
             ds = ds.isel(sequence=seqs)
-        source = (f"{path.name}{' sequences ' + str(seqs.start) + '-' + str(seqs.stop - 1) if seqs else ''}"
-                  f" ({ds.attrs.get('title', '')}), block means by {card.factor}")
+        used = f" sequences {seqs.start}-{seqs.stop - 1}" if seqs else ""
+        seed = f", seed {ds.attrs['seed']}" if "seed" in ds.attrs else ""
+        source = (f"{path.name}{used} ({ds.attrs.get('title', '')}; made by "
+                  f"{str(ds.attrs.get('source', '')).split(':')[0] or 'its script'}{seed}), "
+                  f"block means by {card.factor}")
     da = ds[var]
     if card.units:
         from xstochsr.units import to_units
