@@ -19,6 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+MARKER = "<!-- docs-test: small"
+#: Files other engineers own: their long blocks run small without a marker.
+UNMARKED_OK = ("docs/training.md", "docs/verification.md")
 SKIP = {"docs/api.md": "generated signatures of the API reference, not code to run"}
 #: Small settings for xstochsr.train in the docs (the real runs take minutes to hours).
 SMALL_TRAIN = dict(steps=3, batch_size=2, patch_size=4, seq_len=3, gen_width=8, gen_noise_channels=2,
@@ -66,6 +69,14 @@ def _blocks(rel: str) -> list[str]:
     return [m.group(1) for m in FENCE.finditer((ROOT / rel).read_text())]
 
 
+def _marked(rel: str) -> list[bool]:
+    """Per block: is it preceded by the ``<!-- docs-test: small ... -->`` marker?"""
+    text = (ROOT / rel).read_text()
+    return [text[:m.start()].rstrip().splitlines()[-1:] != []
+            and text[:m.start()].rstrip().splitlines()[-1].startswith(MARKER)
+            for m in FENCE.finditer(text)]
+
+
 def _files() -> list[str]:
     return ["README.md"] + sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))
 
@@ -102,6 +113,10 @@ def test_python_blocks_run(rel, tmp_path, monkeypatch, small_train, one_thread):
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    marked = _marked(rel)
+    long_runs = [i for i, code in enumerate(blocks) if "train(" in code and not marked[i]]
+    assert rel in UNMARKED_OK or not long_runs, (
+        f"{rel} blocks {long_runs} train without the '{MARKER} ... -->' marker line")
     ns: dict = {"__name__": "__docs__"}
     for i, code in enumerate(blocks):
         pre = PRELUDE.get((rel, i), PRELUDE.get(rel) if i == 0 else None)
