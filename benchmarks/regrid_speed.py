@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| after (sparse)  | {t_after:8.3f} s |")
         return 0
     t_before, before = _time(lambda: dense_before(da, target), args.repeat)
-    diff = float(np.nanmax(np.abs(after.values - before.transpose("realization", "time", "ty", "tx").values)))
+    ref = before.transpose("realization", "time", "ty", "tx").values
+    diff = float(np.nanmax(np.abs(after.values - ref)))
     print("| implementation  | wall time  |")
     print("|-----------------|------------|")
     print(f"| before (dense)  | {t_before:8.3f} s |")

@@ -24,8 +24,8 @@ MARKER = "<!-- docs-test: small"
 UNMARKED_OK = ("docs/training.md", "docs/verification.md")
 SKIP = {"docs/api.md": "generated signatures of the API reference, not code to run"}
 #: Small settings for xstochsr.train in the docs (the real runs take minutes to hours).
-SMALL_TRAIN = dict(steps=3, batch_size=2, patch_size=4, seq_len=3, gen_width=8, gen_noise_channels=2,
-                   gen_encoder_blocks=1, gen_init_blocks=1, critic_width=8,
+SMALL_TRAIN = dict(steps=3, batch_size=2, patch_size=4, seq_len=3, gen_width=8,
+                   gen_noise_channels=2, gen_encoder_blocks=1, gen_init_blocks=1, critic_width=8,
                    critic_dense=8, val_sequences=2, val_members=2, split_block=8,
                    checkpoint_every=1000, progress=False)
 

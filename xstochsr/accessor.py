@@ -25,15 +25,13 @@ class SRAccessor:
         return downscale(self._obj, **kwargs)
 
     def coarsen(self, factor: int, boundary: str = "trim"):
-        """Block-average by ``factor``, warning when it trims; see
-        :func:`xstochsr.coarsening.coarsen`."""
+        """Block-average by ``factor``; see :func:`xstochsr.coarsening.coarsen`."""
         from .coarsening import coarsen
 
         return coarsen(self._obj, factor, boundary=boundary)
 
     def to_dataset(self, **kwargs):
-        """CF Dataset (bounds, grid_mapping, Conventions, history); see
-        :func:`xstochsr.cf_output.to_cf_dataset`."""
+        """CF Dataset for netCDF; see :func:`xstochsr.cf_output.to_cf_dataset`."""
         from .cf_output import to_cf_dataset
 
         return to_cf_dataset(self._obj, **kwargs)

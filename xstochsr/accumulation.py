@@ -69,8 +69,11 @@ class Accumulation:
 
 
 def is_accumulation(da: xr.DataArray) -> bool:
-    """Whether ``da`` is a sum over time of an amount (``cell_methods`` says ``time: sum``
-    and the units are a depth or a mass per area, not already a rate)."""
+    """Tell whether ``da`` is a sum over time of an amount.
+
+    True when ``cell_methods`` says ``time: sum`` and the units are a depth or a mass per
+    area (not already a rate).
+    """
     if not _SUM.search(str(da.attrs.get("cell_methods", ""))):
         return False
     units = da.attrs.get("units")

@@ -26,7 +26,8 @@ from typing import Any
 
 import xarray as xr
 
-__all__ = ["CONVENTIONS", "grid_mapping_name", "drop_stale_bounds", "keep_grid_mapping", "to_cf_dataset",
+__all__ = ["CONVENTIONS", "grid_mapping_name", "drop_stale_bounds", "keep_grid_mapping",
+           "to_cf_dataset",
            "global_attrs", "netcdf_encoding"]
 
 #: The CF version the written files follow.
@@ -74,8 +75,10 @@ def keep_grid_mapping(src: xr.DataArray, out: xr.DataArray) -> xr.DataArray:
 
 
 def global_attrs(da: xr.DataArray, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Global attributes of a written file: ``extra`` (e.g. the input file's), then
-    ``Conventions`` and ``history`` (the input's global history followed by ``da``'s lines).
+    """Build the global attributes of a written file.
+
+    ``extra`` (e.g. the input file's) first, then ``Conventions`` and ``history`` (the
+    input's global history followed by ``da``'s lines).
     """
     attrs = dict(extra or {})
     lines = [ln for ln in str(attrs.get("history", "")).splitlines() if ln.strip()]
@@ -89,7 +92,7 @@ def global_attrs(da: xr.DataArray, extra: dict[str, Any] | None = None) -> dict[
 
 
 def _newer_conventions(conv: str) -> str:
-    """The input's ``CF-1.x`` string if it is at least :data:`CONVENTIONS`, else ours."""
+    """Return the input's ``CF-1.x`` string if it is at least :data:`CONVENTIONS`, else ours."""
     def _ver(s: str) -> tuple[int, ...]:
         try:
             return tuple(int(p) for p in s.strip().removeprefix("CF-").split("."))

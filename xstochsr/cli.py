@@ -258,8 +258,11 @@ _FLAGS = ("model", "factor", "members", "seed", "device", "time_chunk", "batch_s
 
 
 def as_cli_message(err: Exception) -> str:
-    """An error message with Python spellings (``pass model=...``, ``regrid_input=True``)
-    turned into flags (``--model ...``, ``--regrid-input``)."""
+    """Turn Python spellings in an error message into flags.
+
+    ``pass model=...`` becomes ``pass --model ...``, ``regrid_input=True`` becomes
+    ``--regrid-input``.
+    """
     import re
 
     msg = str(err)

@@ -109,8 +109,9 @@ def test_live_plot_draws_without_ipython(rain, tmp_path):
 
 
 def test_format_duration_and_notebook_extra():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     assert format_duration(30) == "30 s" and format_duration(600) == "10 min"
     assert format_duration(2.3 * 3600) == "2.3 h"

@@ -14,10 +14,11 @@ how long the run will take.
 Examples
 --------
 >>> seen = []
->>> model = xstochsr.train(ds, steps=600, callbacks=[lambda s, sc: seen.append(s)])  # doctest: +SKIP
->>> live = LivePlot()                                                               # doctest: +SKIP
->>> model = xstochsr.train(ds, callbacks=[live])     # a figure updates in the cell  # doctest: +SKIP
->>> live.history.val_crps.plot(marker="o")                                          # doctest: +SKIP
+>>> cb = lambda step, scores: seen.append(step)
+>>> model = xstochsr.train(ds, steps=600, callbacks=[cb])  # doctest: +SKIP
+>>> live = LivePlot()  # doctest: +SKIP
+>>> model = xstochsr.train(ds, callbacks=[live])  # a figure updates  # doctest: +SKIP
+>>> live.history.val_crps.plot(marker="o")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class LiveHistory:
         self.steps.append(step)
         self.history = trainer.history_dataset()
 
-    def __call__(self, step: int, scores: dict) -> None:  # usable as a plain callback too
+    def __call__(self, step: int, scores: dict) -> None:
+        """Record ``step`` (when used as a plain callback, without the trainer)."""
         self.steps.append(step)
 
 
