@@ -122,7 +122,7 @@ def fill_axes(da: xr.DataArray, x: str | None, y: str | None,
                 f"Could not identify the {missing} axis of {da.name or 'the field'!r}: "
                 f"dimensions {bare} have no coordinate variable and no usual name. Add "
                 f"coordinates with CF attributes, e.g. da = da.assign_coords({d}=({d!r}, "
-                f"x_values, {{'axis': 'X', 'units': 'm'}})) (or units='degrees_east' for "
+                "x_values, dict(axis='X', units='m'))) (or units='degrees_east' for "
                 "longitude), and likewise for Y."
             )
     return found["X"], found["Y"], found["T"]
