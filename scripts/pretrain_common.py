@@ -40,6 +40,10 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, steps: int
         machine=f"{platform.machine()} {platform.processor()}".strip(),
         torch_threads=torch.get_num_threads())
     model.card.license = license
+    from xstochsr.grid import coarsen_field  # the coarse input's range, for downscale's warning
+    from xstochsr.training_range import measure
+    model.card.training_range = measure(coarsen_field(ds[var], 8),
+                                        source=f"{var}, block means by 8")
     model.card.citation = CITATION
     w, c = model.save(out / name)
     model.history.to_netcdf(out / "history.nc")

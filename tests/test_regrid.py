@@ -454,3 +454,50 @@ def test_agrees_with_xesmf_where_installed():
         ours = regrid(src, tgt, method=method, backend="xarray-regrid")
         theirs = regrid(src, tgt, method=method, backend="xesmf")
         np.testing.assert_allclose(ours.values, theirs.values, rtol=1e-3)
+
+
+@pytest.mark.parametrize("skipna", [True, False])
+def test_sparse_conservative_equals_dense_einsum(skipna):
+    """The sparse axis-by-axis weights give the dense einsum's numbers (issue 15)."""
+    rng = np.random.default_rng(3)
+    n = 64
+    lat = np.linspace(40.0, 55.0, n)
+    lon = np.linspace(-5.0, 15.0, n)
+    vals = rng.gamma(0.6, 2.0, (2, 3, n, n))
+    vals[0, 1, 10:20, 30:45] = np.nan
+    da = xr.DataArray(vals, dims=("realization", "time", "lat", "lon"), name="pr",
+                      coords={"lat": ("lat", lat, {"units": "degrees_north"}),
+                              "lon": ("lon", lon, {"units": "degrees_east"})},
+                      attrs={"units": "kg m-2 s-1"})
+    target = xr.Dataset(coords={
+        "lat": ("lat", np.linspace(40.3, 54.7, 13), {"units": "degrees_north"}),
+        "lon": ("lon", np.linspace(-4.6, 14.4, 11), {"units": "degrees_east"})})
+    out = regrid(da, target, method="conservative", skipna=skipna)
+    from xstochsr.regrid._grids import describe
+
+    src, tgt = describe(da), describe(target)
+    wy = be.overlap_weights(src.yb, tgt.yb, sine=True)
+    wx = be.overlap_weights(src.xb, tgt.xb, period=360.0)
+    valid = np.isfinite(vals)
+    num = np.einsum("rtyx,yj,xk->rtjk", np.where(valid, vals, 0.0), wy, wx)
+    if skipna:
+        den = np.einsum("rtyx,yj,xk->rtjk", valid.astype(float), wy, wx)
+        ref = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    else:
+        bad = np.einsum("rtyx,yj,xk->rtjk", (~valid).astype(float), wy, wx) > 0
+        ref = np.where(bad, np.nan, num / np.outer(wy.sum(0), wx.sum(0)))
+    got = out.transpose("realization", "time", "lat", "lon").values
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    assert np.isnan(ref).any() and np.isfinite(ref).any()
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-12)
+
+
+def test_regrid_speed_benchmark_runs(capsys):
+    from repo_files import load_script
+
+    bench = load_script("benchmarks/regrid_speed.py", "bench_regrid_speed")
+    assert bench.main(["--size", "48", "--target", "10", "9"]) == 0
+    text = capsys.readouterr().out
+    assert "before (dense)" in text and "after (sparse)" in text
+    diff = float(text.split("largest difference")[1])
+    assert diff < 1e-6

@@ -24,17 +24,17 @@ class SRAccessor:
 
         return downscale(self._obj, **kwargs)
 
-    def coarsen(self, factor: int):
-        """Block-average by ``factor``; see :func:`xstochsr.grid.coarsen_field`."""
-        from .grid import coarsen_field
+    def coarsen(self, factor: int, boundary: str = "trim"):
+        """Block-average by ``factor``; see :func:`xstochsr.coarsening.coarsen`."""
+        from .coarsening import coarsen
 
-        return coarsen_field(self._obj, factor)
+        return coarsen(self._obj, factor, boundary=boundary)
 
-    def to_dataset(self):
-        """Dataset with CF bounds for X/Y; see :func:`xstochsr.grid.add_bounds`."""
-        from .grid import add_bounds
+    def to_dataset(self, **kwargs):
+        """CF Dataset for netCDF; see :func:`xstochsr.cf_output.to_cf_dataset`."""
+        from .cf_output import to_cf_dataset
 
-        return add_bounds(self._obj)
+        return to_cf_dataset(self._obj, **kwargs)
 
     # --- regridding -------------------------------------------------------------------
     def regrid(self, target, **kwargs):

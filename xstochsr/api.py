@@ -22,7 +22,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from . import accumulation as _accumulation
 from . import grid as _grid
+from . import longitude as _longitude
+from . import training_range as _training_range
 from . import units as _units
 from .errors import InvalidInputError, IrregularCoordinateError
 from .models.base import Downscaler
@@ -304,6 +307,7 @@ def downscale(
             f"downscale needs an xarray.DataArray, got {type(da).__name__}. "
             "Pick a variable first: ds['precip'].sr.downscale(...)."
         )
+    da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone below
     if factor is None:
         from .models.registry import load_model
 
@@ -326,6 +330,7 @@ def downscale(
     model_obj, picked = _resolve_model(model, da, factor)
     model_obj.check_factor(factor)
     axes = _grid.find_axes(da)
+    da, wrapped = _longitude.unwrap(da, axes.x)  # 350..360,0..6 -> 350..366 (undone below)
     _grid.check_regular(da, axes, min_size=model_obj.min_size)
     if regrid_input or model_obj.card.native_grid_spacing:
         da = _native_spacing(da, model_obj, regrid_input)
@@ -333,6 +338,8 @@ def downscale(
 
     model_units = model_obj.card.units
     src_units = da.attrs.get("units")
+    _training_range.check(da, model_obj.card, t=axes.t,
+                          src_units=src_units if model_units else None)  # warns with numbers
     if model_units:
         _units.to_units(da.isel({d: slice(0, 0) for d in da.dims}), model_units,
                         expected=_expected(model_obj))  # raises early on bad units
@@ -366,6 +373,7 @@ def downscale(
         fine = fine[..., 0, :, :]
     result = _wrap(da, fine, axes, other, member_ids, factor, model_obj, seed, picked,
                    plan.conserve)
+    result = _accumulation.from_rate(_longitude.rewrap(result, wrapped), accumulated)
     if target_grid is not None:
         from .regrid import regrid
 
@@ -503,4 +511,6 @@ def _wrap(da, fine, axes, other, member_ids, factor, model, seed, picked,
     attrs["xstochsr_seed"] = seed
     attrs["xstochsr_factor"] = factor
     out = xr.DataArray(fine, dims=dims, coords=coords, name=da.name, attrs=attrs)
-    return out.transpose(REALIZATION, *da.dims)
+    from .cf_output import keep_grid_mapping  # grid_mapping may sit in da.encoding
+
+    return keep_grid_mapping(da, out.transpose(REALIZATION, *da.dims))

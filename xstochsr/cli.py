@@ -1,4 +1,4 @@
-"""Command line: ``xstochsr demo | downscale | train | models``.
+"""Command line: ``xstochsr demo | downscale | train | verify | regrid | models``.
 
 ``python -m xstochsr ...`` is the same; ``torchrun --nproc_per_node=2 -m xstochsr train ...``
 trains data-parallel.
@@ -18,10 +18,12 @@ def _add_demo(sub) -> None:
                        "by 8) with the pretrained model, write a netCDF ensemble and a PNG, "
                        "and print the scores beside bilinear interpolation and RainFARM.")
     p.add_argument("--out", default="xstochsr-demo", help="output folder (default: %(default)s)")
-    p.add_argument("--members", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--members", type=int, default=10,
+                   help="ensemble members (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--model", default=None, help="model name or path (default: pretrained)")
-    p.add_argument("--sample", default="meteosat_rain_rate", help="sample name")
+    p.add_argument("--sample", default="meteosat_rain_rate",
+                   help="bundled sample name (default: %(default)s; see xstochsr.list_samples())")
     p.set_defaults(func=_run_demo)
 
 
@@ -36,43 +38,166 @@ def _run_demo(args) -> int:
 def _add_downscale(sub) -> None:
     p = sub.add_parser("downscale", help="downscale a netCDF file into an ensemble",
                        description="Read a coarse field from a netCDF file, downscale it and "
-                       "write the ensemble (with CF bounds) to another netCDF file.")
-    p.add_argument("input")
-    p.add_argument("output")
+                       "write the ensemble (CF bounds, grid_mapping, the input's global "
+                       "attributes plus history, zlib-compressed) to another netCDF file.")
+    p.add_argument("input", help="netCDF file holding the coarse field")
+    p.add_argument("output", help="netCDF file to write the ensemble to")
     p.add_argument("--var", default=None, help="variable (default: the only data variable)")
     p.add_argument("--factor", type=int, default=None,
                    help="refinement factor (default: the model's, else 8)")
-    p.add_argument("--members", type=int, default=10)
+    p.add_argument("--members", type=int, default=10,
+                   help="ensemble members (default: %(default)s)")
     p.add_argument("--model", default=None, help="model name or path (default: chosen from "
-                   "the variable's standard_name and units)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--time-chunk", type=int, default=None)
+                   "the variable's standard_name and units; see 'xstochsr models')")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: drawn, and stored in the output)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    p.add_argument("--time-chunk", type=int, default=None,
+                   help="frames per chunk; the recurrent state is carried across chunks "
+                        "(default: 16)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="sequences x members per model call, bounds memory (default: ~1 GiB)")
+    p.add_argument("--target-grid", default=None, metavar="GRID.nc",
+                   help="netCDF file whose X/Y grid the ensemble is regridded onto")
+    p.add_argument("--regrid-method", default=None,
+                   choices=["conservative", "bilinear", "nearest"],
+                   help="method for --target-grid (default: conservative for fluxes, "
+                        "else bilinear)")
+    p.add_argument("--regrid-input", action="store_true",
+                   help="first regrid the input conservatively onto the model's native spacing")
+    p.add_argument("--no-conserve", action="store_true",
+                   help="do not force each fine block to average to its coarse cell")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_downscale)
 
 
-def _run_downscale(args) -> int:
+def _open(path: str, what: str = "input"):
+    """Open a netCDF file with CF coordinates decoded, or raise an error naming the path."""
+    from pathlib import Path
+
     import xarray as xr
 
-    from .api import downscale
     from .errors import InvalidInputError
-    from .grid import add_bounds
+
+    if not Path(path).is_file():
+        raise InvalidInputError(f"The {what} file {path!r} does not exist. Check the path.")
+    try:
+        return xr.open_dataset(path, decode_coords="all")
+    except (OSError, ValueError) as err:
+        raise InvalidInputError(
+            f"Cannot open the {what} file {path!r} as netCDF ({err}). Pass a netCDF file."
+        ) from err
+
+
+def _pick(ds, var: str | None, path: str, flag: str = "--var"):
+    from .errors import InvalidInputError
+
+    names = [n for n in ds.data_vars if "grid_mapping_name" not in ds[n].attrs]
+    var = var or (names[0] if len(names) == 1 else None)
+    if var is None or var not in ds:
+        raise InvalidInputError(f"Choose the variable with {flag}; {path} holds {names}.")
+    return ds[var]
+
+
+def _progress(args) -> bool | None:
+    """Off with --no-progress; else None: tqdm shows a bar only on a terminal."""
+    return False if args.no_progress else None
+
+
+def _run_downscale(args) -> int:
+    from .api import downscale
+    from .cf_output import netcdf_encoding, to_cf_dataset
     from .io import write_netcdf
 
-    with xr.open_dataset(args.input, decode_coords="all") as ds:
-        names = list(ds.data_vars)
-        var = args.var or (names[0] if len(names) == 1 else None)
-        if var is None or var not in ds:
-            raise InvalidInputError(
-                f"Choose the variable with --var; {args.input} holds {names}."
-            )
-        da = ds[var].load()
+    target = None
+    if args.target_grid:
+        with _open(args.target_grid, "target grid") as tds:
+            target = tds.load()
+    with _open(args.input) as ds:
+        da = _pick(ds, args.var, args.input).load()
+        global_attrs = dict(ds.attrs)
     ens = downscale(da, factor=args.factor, members=args.members, model=args.model,
                     seed=args.seed, device=args.device, time_chunk=args.time_chunk,
-                    progress=True)
-    out = add_bounds(ens)
-    write_netcdf(out, args.output)
+                    batch_size=args.batch_size, target_grid=target,
+                    regrid_method=args.regrid_method, regrid_input=args.regrid_input,
+                    conserve=False if args.no_conserve else None,
+                    progress=_progress(args))
+    out = to_cf_dataset(ens, attrs=global_attrs)
+    write_netcdf(out, args.output, encoding=netcdf_encoding(out))
     print(f"wrote {args.output}: {dict(ens.sizes)} ({ens.attrs['history'].splitlines()[-1]})")
+    return 0
+
+
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="score an ensemble file against the truth",
+                       description="Score an ensemble (with a 'realization' dimension) "
+                       "against observations on the same grid and print every score of "
+                       "xstochsr.verify; optionally write them to netCDF.")
+    p.add_argument("ensemble", help="netCDF file with the ensemble")
+    p.add_argument("truth", help="netCDF file with the observations (same grid)")
+    p.add_argument("--var", default=None, help="ensemble variable (default: the only one)")
+    p.add_argument("--truth-var", default=None,
+                   help="observation variable (default: --var, else the only one)")
+    p.add_argument("--member-dim", default="realization",
+                   help="member dimension of the ensemble (default: %(default)s)")
+    p.add_argument("--out", default=None, metavar="SCORES.nc",
+                   help="also write the scores to this netCDF file")
+    p.set_defaults(func=_run_verify)
+
+
+def _run_verify(args) -> int:
+    from .grid import match_grid
+    from .io import write_netcdf
+    from .metrics import verify
+
+    with _open(args.ensemble, "ensemble") as eds:
+        ens = _pick(eds, args.var, args.ensemble).load()
+    with _open(args.truth, "truth") as tds:
+        name = args.truth_var or (args.var if args.var in tds else None)
+        obs = _pick(tds, name, args.truth, "--truth-var").load()
+    obs = match_grid(obs, ens)
+    scores = verify(ens, obs, member_dim=args.member_dim)
+    for name, v in scores.data_vars.items():
+        if v.ndim == 0:
+            print(f"{name:<28} {float(v):.4g} {v.attrs.get('units', '')}".rstrip())
+    if args.out:
+        write_netcdf(scores, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _add_regrid(sub) -> None:
+    p = sub.add_parser("regrid", help="regrid a netCDF file onto another file's grid",
+                       description="Regrid every variable of a netCDF file onto the X/Y grid "
+                       "of another (conservative for fluxes and precipitation, else "
+                       "bilinear) and write a CF file with bounds.")
+    p.add_argument("input", help="netCDF file to regrid")
+    p.add_argument("target", help="netCDF file whose X/Y grid to regrid onto")
+    p.add_argument("output", help="netCDF file to write")
+    p.add_argument("--var", default=None, help="regrid only this variable (default: all)")
+    p.add_argument("--method", default=None, choices=["conservative", "bilinear", "nearest"],
+                   help="regridding method (default: per variable)")
+    p.add_argument("--backend", default=None, choices=["xesmf", "xarray-regrid", "pyresample"],
+                   help="regridding library (default: the best available)")
+    p.set_defaults(func=_run_regrid)
+
+
+def _run_regrid(args) -> int:
+    from .cf_output import drop_stale_bounds, global_attrs, netcdf_encoding
+    from .io import write_netcdf
+    from .regrid import regrid_dataset
+
+    with _open(args.target, "target grid") as tds:
+        target = tds.load()
+    with _open(args.input) as ds:
+        src = _pick(ds, args.var, args.input) if args.var else ds
+        attrs = dict(ds.attrs)
+        out = regrid_dataset(src.load(), target, method=args.method, backend=args.backend)
+    first = next(iter(out.data_vars.values()))
+    out.attrs = global_attrs(first, {**attrs, **out.attrs})
+    out = drop_stale_bounds(out)
+    write_netcdf(out, args.output, encoding=netcdf_encoding(out))
+    print(f"wrote {args.output}: {dict(out.sizes)}")
     return 0
 
 
@@ -109,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_downscale(sub)
     _add_train(sub)
+    _add_verify(sub)
+    _add_regrid(sub)
     _add_models(sub)
     return parser
 
@@ -121,8 +248,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except XStochSRError as err:
-        print(f"xstochsr: error: {err}", file=sys.stderr)
+        print(f"xstochsr: error: {as_cli_message(err)}", file=sys.stderr)
         return 2
+
+
+#: Python keyword arguments named in error messages -> the command-line flags.
+_FLAGS = ("model", "factor", "members", "seed", "device", "time_chunk", "batch_size",
+          "target_grid", "regrid_input", "regrid_method", "conserve", "var")
+
+
+def as_cli_message(err: Exception) -> str:
+    """Turn Python spellings in an error message into flags.
+
+    ``pass model=...`` becomes ``pass --model ...``, ``regrid_input=True`` becomes
+    ``--regrid-input``.
+    """
+    import re
+
+    msg = str(err)
+    for kw in _FLAGS:
+        flag = "--" + kw.replace("_", "-")
+        msg = re.sub(rf"\b{kw}=True\b", flag, msg)
+        msg = re.sub(rf"\b{kw}=False\b", f"--no-{kw.replace('_', '-')}", msg)
+        msg = re.sub(rf"(?<![\w.-]){kw}=", f"{flag} ", msg)
+    return re.sub(r"downscale\(\.\.\., (--[\w-]+)\)", r"xstochsr downscale ... \1", msg)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def run_demo(out: str | Path = "xstochsr-demo", *, members: int = 10, seed: int 
     """
     from . import datasets
     from .api import downscale
-    from .grid import add_bounds, coarsen_field, find_axes, match_grid
+    from .cf_output import drop_stale_bounds, netcdf_encoding, to_cf_dataset
+    from .grid import coarsen_field, find_axes, match_grid
     from .io import write_netcdf
     from .models.registry import load_model
 
@@ -155,14 +156,16 @@ def run_demo(out: str | Path = "xstochsr-demo", *, members: int = 10, seed: int 
         return da.drop_vars([c for c in da.coords if c not in da.dims
                              and set(da[c].dims) & {axes.x, axes.y}])
 
-    result = add_bounds(ens.rename("ensemble"))
-    result["truth"] = _no_aux(truth)
+    result = to_cf_dataset(ens.rename("ensemble"), attrs={"history": ds.attrs.get("history", "")})
+    t = _no_aux(truth)  # on the ensemble's grid (match_grid): keep the bounds-carrying coords
+    result["truth"] = xr.Variable(t.dims, t.data, t.attrs)
     result["coarse"] = _no_aux(coarse).rename({axes.x: f"{axes.x}_coarse",
                                                axes.y: f"{axes.y}_coarse"})
     result.attrs.update(title="xstochsr demo: Meteosat rain rate downscaled by "
                         f"{factor}", source=ds.attrs.get("source", ""),
                         model=used.name, seed=seed)
-    nc = write_netcdf(result, out / "demo_ensemble.nc")
+    result = drop_stale_bounds(result)  # coarse x/y must not name the fine bounds
+    nc = write_netcdf(result, out / "demo_ensemble.nc", encoding=netcdf_encoding(result))
     png = _figure(coarse, truth, ens, out / "demo.png", seed=seed)
     say(f"wrote {nc} and {png}")
     return {"netcdf": nc, "figure": png, "model": used.name, "scores": rows}
@@ -179,12 +182,13 @@ def _figure(coarse, truth, ens, path: Path, *, seed: int) -> Path:
     from .plot import plot_panel, plot_rank_histogram
 
     fig = plt.figure(figsize=(19, 3.9), layout="constrained")
-    grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 1, 1.15])
-    axes = [fig.add_subplot(grid[0, i]) for i in range(5)]
-    plot_panel(coarse, truth, ens, members=3, axes=axes)
+    shown = min(3, ens.sizes["realization"])  # --members 1 or 2 still draws
+    grid = fig.add_gridspec(1, shown + 3, width_ratios=[1] * (shown + 2) + [1.15])
+    axes = [fig.add_subplot(grid[0, i]) for i in range(shown + 2)]
+    plot_panel(coarse, truth, ens, members=shown, axes=axes)
     for ax in axes:
         ax.ticklabel_format(style="sci", scilimits=(-3, 4))
-    rax = fig.add_subplot(grid[0, 5])
+    rax = fig.add_subplot(grid[0, shown + 2])
     plot_rank_histogram(rank_histogram(ens, truth, seed=seed), ax=rax)
     rax.set_title(rax.get_title(), fontsize=9)
     with atomic_path(path) as tmp:

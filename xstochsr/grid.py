@@ -159,6 +159,9 @@ def find_axes(da: xr.DataArray, *, require_time: bool = False) -> Axes:
         x = x or _one(_dims_of(guessed, gaxes.get("X", []), 1), "X", da)
         y = y or _one(_dims_of(guessed, gaxes.get("Y", []), 1), "Y", da)
         t = t or _one(_dims_of(guessed, gaxes.get("T", []), 1), "T", da)
+    from .axis_guess import fill_axes  # usual names, bare dims; logs what it assumed
+
+    x, y, t = fill_axes(da, x, y, t)
     if x is None or y is None:
         missing = " and ".join(r for r, v in (("X", x), ("Y", y)) if v is None)
         raise MissingAxisError(

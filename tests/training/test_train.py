@@ -42,7 +42,7 @@ def test_tiny_model_trains_and_losses_move(rain, tmp_path):
     for v in ("loss_critic", "loss_generator", "gradient_penalty", "wasserstein"):
         assert np.isfinite(h[v]).all()
     assert np.ptp(h.loss_critic.values) > 0 and np.ptp(h.loss_generator.values) > 0
-    assert list(h.val_step.values) == [3, 6]
+    assert list(h.val_step.values) == [0, 3, 6]  # 0: the untrained baseline
     assert {"val_rmse", "val_spread", "val_crps"} <= set(h.data_vars)
     card = m.card
     assert card.units == "mm h-1" and card.standard_name == "rainfall_rate"
@@ -177,7 +177,7 @@ def test_mos_pairs_and_validation_options(rain, tmp_path):
     assert "val_crps" not in m.history
     m = xstochsr.train(rain, steps=2, seed=0, validation=synthetic_rain(8, 32, 32, seed=9),
                        checkpoint_dir=tmp_path / "v", **TINY)
-    assert m.history.sizes["val_step"] == 1
+    assert m.history.sizes["val_step"] == 2  # step 0 and the final model
 
 
 def test_clear_errors(rain):

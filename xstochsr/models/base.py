@@ -92,6 +92,10 @@ class ModelCard:
     description, license, citation : str
     package_version : str
         xstochsr version that wrote the card.
+    training_range : dict or None
+        What the coarse training input looked like: value ``quantiles``, ``std``,
+        ``grid_spacing``, ``time_step`` (see :mod:`xstochsr.training_range`);
+        ``downscale`` warns with numbers when a field lies far outside it.
     """
 
     name: str
@@ -109,6 +113,7 @@ class ModelCard:
     license: str = ""
     citation: str = ""
     package_version: str = ""
+    training_range: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, JSON-serialisable."""

@@ -158,7 +158,9 @@ def _regrid_info(da: xr.DataArray, src: GridInfo, tgt: GridInfo, *, method, back
         out = out.astype(da.dtype)
     # coordinates: the field's non-spatial ones, then the target's grid
     keep = {k: v for k, v in da.coords.items() if not set(v.dims) & {ydim, xdim}}
-    gm_src = da.attrs.get("grid_mapping")
+    from ..cf_output import grid_mapping_name
+
+    gm_src = grid_mapping_name(da)  # attrs, or encoding after decode_coords="all"
     if tgt.grid_mapping is not None or not same_system(src, tgt):
         keep.pop(gm_src, None)  # the source's projection no longer applies
     out = out.assign_coords(keep)

@@ -93,26 +93,61 @@ def overlap_weights(sb: np.ndarray, tb: np.ndarray, *, sine: bool = False,
     return w
 
 
+def _sparse_apply(a: np.ndarray, wy, wx) -> np.ndarray:
+    """Contract the last two axes of ``a`` (..., ny_src, nx_src) with sparse weights.
+
+    ``wy`` (n_src_y, n_tgt_y) and ``wx`` (n_src_x, n_tgt_x) are scipy CSC/CSR matrices;
+    returns (..., ny_tgt, nx_tgt) in float64. Two sparse products, one per axis: the
+    overlap matrices of 1-D cells have a few non-zeros per row, so this costs
+    O(n_src) per slice instead of the dense O(n_src * n_tgt).
+    """
+    lead = a.shape[:-2]
+    sy, sx = a.shape[-2:]
+    a2 = np.ascontiguousarray(a, dtype=np.float64).reshape(-1, sx)          # (N*sy, sx)
+    t1 = np.asarray((wx.T @ a2.T).T)                                        # (N*sy, tx)
+    tx = t1.shape[-1]
+    t1 = t1.reshape(-1, sy, tx).transpose(1, 0, 2).reshape(sy, -1)          # (sy, N*tx)
+    t2 = np.asarray(wy.T @ t1)                                              # (ty, N*tx)
+    ty = t2.shape[0]
+    return t2.reshape(ty, -1, tx).transpose(1, 0, 2).reshape(*lead, ty, tx)
+
+
 def conservative_rectilinear(da: xr.DataArray, src: GridInfo, tgt: GridInfo,
                              skipna: bool) -> xr.DataArray:
-    """Exact area-weighted regridding between rectilinear grids; NaN-aware, lazy."""
+    """Exact area-weighted regridding between rectilinear grids; NaN-aware, lazy.
+
+    The 2-D overlap areas factorise into a Y and an X part (:func:`overlap_weights`);
+    each is held as a scipy sparse matrix and applied axis by axis
+    (:func:`_sparse_apply`), to the values and to the valid-cell mask.
+    """
+    from scipy import sparse
+
     sphere = src.kind == LATLON
     wy = overlap_weights(src.yb, tgt.yb, sine=sphere)
     wx = overlap_weights(src.xb, tgt.xb, period=360.0 if sphere else None)
-    Wy = xr.DataArray(wy, dims=(_SY, _TY))
-    Wx = xr.DataArray(wx, dims=(_SX, _TX))
+    Wy, Wx = sparse.csr_matrix(wy), sparse.csr_matrix(wx)
+    total = np.outer(wy.sum(0), wx.sum(0))  # (ty, tx) overlap of each target cell
+    thresh = 1e-12 * total.max() if total.size else 0.0
+
+    def _kernel(a: np.ndarray) -> np.ndarray:
+        valid = np.isfinite(a)
+        num = _sparse_apply(np.where(valid, a, 0.0), Wy, Wx)
+        if skipna:
+            den = _sparse_apply(valid.astype(np.float64), Wy, Wx)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(den > thresh, num / np.where(den > thresh, den, 1.0), np.nan)
+        bad = _sparse_apply((~valid).astype(np.float64), Wy, Wx) > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(total > 0, num / np.where(total > 0, total, 1.0), np.nan)
+        return np.where(bad, np.nan, out)
+
     data = da.reset_coords(drop=True).drop_vars([_SY, _SX], errors="ignore")
-    valid = data.notnull()
-    num = xr.dot(data.fillna(0), Wy, Wx, dim=[_SY, _SX])
-    if skipna:
-        den = xr.dot(valid.astype(np.float64), Wy, Wx, dim=[_SY, _SX])
-        # a target whose overlap is all NaN (or that lies outside the source) is NaN
-        out = num / den.where(den > 1e-12 * (Wy.sum(_SY) * Wx.sum(_SX)).max())
-    else:
-        total = Wy.sum(_SY) * Wx.sum(_SX)
-        bad = xr.dot((~valid).astype(np.float64), Wy, Wx, dim=[_SY, _SX]) > 0
-        out = (num / total.where(total > 0)).where(~bad)
-    return out
+    return xr.apply_ufunc(
+        _kernel, data, input_core_dims=[[_SY, _SX]], output_core_dims=[[_TY, _TX]],
+        dask="parallelized", output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {_TY: wy.shape[1], _TX: wx.shape[1]},
+                            "allow_rechunk": True},
+    )
 
 
 # --- backends -----------------------------------------------------------------------------

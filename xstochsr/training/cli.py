@@ -36,9 +36,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="netCDF file of the time-aligned coarse field (MOS pairs); default: "
                         "block-average the fine field")
     p.add_argument("--coarse-var", default=None, help="variable of --coarse")
-    p.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
+    p.add_argument("--preset", default="cpu", choices=["cpu", "paper"],
+                   help="network and schedule size (default: %(default)s)")
     p.add_argument("--steps", type=int, default=None, help="generator updates")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn)")
     p.add_argument("--resume", default=None, help="checkpoint folder or file to continue")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--name", default=None, help="model name (default: <var>-x<factor>)")

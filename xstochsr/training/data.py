@@ -292,6 +292,9 @@ def load_training_data(
     from ..grid import find_axes
 
     da = _select(obj, var)
+    from ..accumulation import to_rate  # ERA5 tp (m, time: sum) -> a rate, not "0.1 m dry"
+
+    da = to_rate(da)[0]
     rain = is_precipitation(da) if rain is None else rain
     axes = find_axes(da, require_time=True)
     if units is None and rain:

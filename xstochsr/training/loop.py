@@ -44,6 +44,7 @@ import torch
 import xarray as xr
 
 from ..errors import CheckpointError, InvalidInputError
+from .callbacks import StepTimer, notify
 from .checkpoint import (
     find_checkpoint,
     optimizer_from_flat,
@@ -88,6 +89,7 @@ def train(
     device: str = "cpu",
     validation: Any = None,
     coarse: xr.DataArray | None = None,
+    callbacks: Any = None,
     **overrides: Any,
 ):
     """Train a stochastic super-resolution generator on your own fine-resolution data.
@@ -126,6 +128,9 @@ def train(
     coarse : xarray.DataArray, optional
         Coarse partner of ``ds`` for MOS pairs (time-aligned, ``1/factor`` of its size);
         None block-averages ``ds`` by ``factor`` (perfect prognosis).
+    callbacks : list of callable, optional
+        Called after each validation (step 0, every ``val_every`` steps, the end) as
+        ``cb(step, scores)``; see :mod:`xstochsr.training.callbacks` (``LivePlot``).
     **overrides
         Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
         ``batch_size=4``, ``objective="mse"``, ``patch_size=6``); unknown names raise.
@@ -156,6 +161,7 @@ def train(
     trainer = Trainer(ds, var, factor, preset=preset, steps=steps, seed=seed, resume=resume,
                       checkpoint_dir=checkpoint_dir, device=device, validation=validation,
                       coarse=coarse, overrides=overrides)
+    trainer.callbacks = list(callbacks or [])
     return trainer.run()
 
 
@@ -675,6 +681,7 @@ class Trainer:
             vh.setdefault("val_step", []).append(self.step)
             for k, v in scores.items():
                 vh.setdefault(k, [float("nan")] * (len(vh["val_step"]) - 1)).append(v)
+            notify(self, getattr(self, "callbacks", None), scores)
         return scores
 
     def run(self):
@@ -688,8 +695,11 @@ class Trainer:
                    dynamic_ncols=True)
         interrupted = partial = False
         stopper = _Stopper()
+        timer = StepTimer()  # prints the run-time estimate after the first step
         try:
             with stopper:
+                if cfg.val_every and self.step == 0:  # untrained baseline: >= 2 points
+                    self._record_val()
                 while self.step < cfg.steps:
                     if self._any(stopper.requested):
                         interrupted = True
@@ -698,6 +708,7 @@ class Trainer:
                     logs = self.train_step()
                     partial = False
                     self._record(logs)
+                    timer.after_step(self)
                     post = {k: f"{v:.3g}" for k, v in logs.items()
                             if k in ("loss_critic", "loss_generator", "gradient_penalty")}
                     if cfg.val_every and self.step % cfg.val_every == 0 and self.step < cfg.steps:
@@ -714,9 +725,12 @@ class Trainer:
         finally:
             bar.close()
         if not interrupted:
-            if cfg.val_every and (not self.val_history["val_step"]
-                                  or self.val_history["val_step"][-1] != self.step):
-                self._record_val()
+            try:  # Ctrl-C here still saves the checkpoint and returns the model
+                if cfg.val_every and (not self.val_history["val_step"]
+                                      or self.val_history["val_step"][-1] != self.step):
+                    self._record_val()
+            except KeyboardInterrupt:
+                interrupted = True
         self.save_checkpoint(partial=partial)
         if interrupted and self.rank == 0:
             print(f"xstochsr: training stopped at step {self.step}/{cfg.steps}; checkpoint "
