@@ -128,8 +128,30 @@ def test_training_learns_a_known_mapping_mse(wave_data, tmp_path):
 @pytest.mark.slow
 def test_training_learns_a_known_mapping_mse_longer(wave_data, tmp_path):
     # Measured (seed 0): 600 steps 0.19 (about 2 min on a busy 2-core CPU).
-    before, after = _learns(wave_data, tmp_path, "mse", 600, seed=3)
+    before, after = _learns(wave_data, tmp_path, "mse", 600)
     assert before > 0.8 and after < 0.3, (before, after)
+
+
+def ensemble_crps(model, truth, factor=4, members=8):
+    """Mean CRPS of an ``members``-member ensemble, in units of the truth's std."""
+    coarse = truth.coarsen(y=factor, x=factor).mean()
+    ens = xstochsr.downscale(coarse, factor=factor, model=model, members=members, seed=0,
+                             conserve=False, progress=False)
+    return float(xstochsr.metrics.crps(ens, truth).mean()) / float(truth.values.std())
+
+
+@pytest.mark.slow
+def test_training_learns_a_known_mapping_wgan_gp(wave_data, tmp_path):
+    # The paper's objective at tiny sizes learns more slowly than MSE. Measured (seed 0,
+    # 400 steps, 13 min on a 2-core CPU shared with other jobs): ensemble CRPS 0.81 std
+    # untrained -> 0.56 trained (member RMSE 1.01 -> 0.72; bilinear RMSE 0.10).
+    # Threshold 0.68, half way.
+    train_ds, test = wave_data
+    kw = dict(factor=4, seed=0, objective="wgan-gp", **LEARN)
+    untrained = xstochsr.train(train_ds, steps=0, checkpoint_dir=tmp_path / "0", **kw)
+    trained = xstochsr.train(train_ds, steps=400, checkpoint_dir=tmp_path / "n", **kw)
+    before, after = ensemble_crps(untrained, test), ensemble_crps(trained, test)
+    assert before > 0.75 and after < 0.68, (before, after)
 
 
 def test_resume_equals_uninterrupted(rain, tmp_path):
