@@ -252,7 +252,8 @@ def main(argv=None) -> int:
                 rc, failed, tail = _pytest(root, m.tests)
                 hit = sorted(f for f in failed if any(e in f for e in m.expect))
                 if rc != 0 and hit:
-                    verdict, detail = "RED (caught)", ", ".join(x.split("::", 1)[-1] for x in hit)
+                    names = dict.fromkeys(x.split("::", 1)[-1].split("[")[0] for x in hit)
+                    verdict, detail = "RED (caught)", ", ".join(names)
                 elif rc != 0:
                     verdict, detail = "RED (other tests only)", ", ".join(failed) or tail[-300:]
                 else:
