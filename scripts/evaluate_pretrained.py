@@ -29,6 +29,11 @@ their sha256, in a block of their own.
 
     python scripts/evaluate_pretrained.py runs/rain-x8/rain-x8 --ship
     python scripts/evaluate_pretrained.py runs/qg-wind-x8/qg-wind-x8 --ship
+
+Every card also records a small reproducibility case (``REPRODUCIBILITY``) that the tests
+recompute from the shipped weights. To add or refresh only that entry of a shipped card:
+
+    python scripts/evaluate_pretrained.py xstochsr/data/rain-x8 --reproducibility-only --ship
 """
 
 from __future__ import annotations
@@ -58,6 +63,17 @@ RECIPES = {
                                    fss_threshold=1.0, script="scripts/train_rain_x8.py"),
     "eastward_wind": dict(baselines=("bilinear",), ks_baseline="bilinear",
                           fss_threshold=0.1, script="scripts/train_qg_wind_x8.py"),
+}
+#: per standard_name: a case small enough to recompute in a test (seconds), scored by the
+#: same code as the held-out sets; tests/models/test_registry.py recomputes it from the
+#: shipped weights and compares it with the card.
+REPRODUCIBILITY = {
+    "lwe_precipitation_rate": dict(sample="meteosat_rain_rate", variable="rain_rate",
+                                   isel={"time": [0, 1], "y": [96, 160], "x": [96, 160]},
+                                   members=4, seed=7),
+    "eastward_wind": dict(sample="qg_wind_sample", variable="eastward_wind",
+                          isel={"time": [0, 1], "y": [0, 64], "x": [0, 64]},
+                          members=4, seed=7),
 }
 
 
@@ -97,6 +113,23 @@ def sim_cases(frames: int, n_seq: int) -> list[xr.DataArray]:
     return [da.isel(sequence=k, drop=True) for k in range(da.sizes["sequence"])]
 
 
+def reproducibility_case(model, recipe: dict, case: dict) -> dict:
+    """Score ``model`` on the small recorded ``case`` (see ``REPRODUCIBILITY``).
+
+    Returns the case (sample, variable, ``isel`` as [start, stop) slices, members, seed,
+    fss_threshold) with the model's headline scores under ``model``, as ``downscale``
+    runs it by default.
+    """
+    truth = datasets.open_sample(case["sample"])[case["variable"]]
+    truth = truth.isel({d: slice(*ab) for d, ab in case["isel"].items() if d in truth.dims})
+    coarse = coarsen_field(truth.load(), model.card.factor)
+    ens = xstochsr.downscale(coarse, factor=model.card.factor, members=case["members"],
+                             model=model, seed=case["seed"], progress=False)
+    row = score_table(ens, match_grid(truth, ens), coarse, model.card.factor,
+                      seed=case["seed"], threshold=recipe["fss_threshold"])
+    return {**case, "fss_threshold": recipe["fss_threshold"], "model": row}
+
+
 def _table(title: str, scores: dict) -> str:
     widths = [max(len(c), 8) + 2 for c in HEADLINE]
     head = f"{'method':<10}" + "".join(f"{c:>{w}}" for c, w in zip(HEADLINE, widths, strict=True))
@@ -124,8 +157,9 @@ def ship(path: Path, model_name: str, script: str) -> None:
     """Copy weights and card into the package and register them with their sha256."""
     data = REPO / "xstochsr" / "data"
     for suffix in (".safetensors", ".json"):
-        shutil.copyfile(path.with_suffix(suffix) if path.suffix else
-                        path.with_name(path.name + suffix), data / f"{model_name}{suffix}")
+        src = path.with_suffix(suffix) if path.suffix else path.with_name(path.name + suffix)
+        if src.resolve() != (data / f"{model_name}{suffix}").resolve():
+            shutil.copyfile(src, data / f"{model_name}{suffix}")
     reg = REPO / "data_registry.txt"
     text = reg.read_text()
     begin, end = f"# >>> model {model_name}", f"# <<< model {model_name}"
@@ -140,7 +174,8 @@ def ship(path: Path, model_name: str, script: str) -> None:
     block = "\n".join([*lines, end]) + "\n"
     if begin in text:
         pre, rest = text.split(begin, 1)
-        text = pre + block + rest.split(end, 1)[1].lstrip("\n")
+        after = rest.split(end, 1)[1]
+        text = pre + block + (after[1:] if after.startswith("\n") else after)
     else:
         text = text.rstrip("\n") + "\n\n" + block
     atomic_write_bytes(reg, text.encode())
@@ -155,11 +190,27 @@ def main(argv=None) -> int:
     p.add_argument("--sequences", type=int, default=8)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--ship", action="store_true")
+    p.add_argument("--reproducibility-only", action="store_true",
+                   help="recompute only the card's small reproducibility case and rewrite "
+                        "that entry (and, with --ship, the registered hashes); no other score "
+                        "changes")
     args = p.parse_args(argv)
 
     model = xstochsr.load_model(args.model)
     f = model.card.factor
     recipe = RECIPES[model.card.standard_name]
+    card_path = args.model.with_name(args.model.name + ".json") if not args.model.suffix \
+        else args.model.with_suffix(".json")
+    repro = reproducibility_case(model, recipe, REPRODUCIBILITY[model.card.standard_name])
+    print("reproducibility case:", json.dumps(repro["model"]))
+    if args.reproducibility_only:
+        card = json.loads(card_path.read_text())
+        card.setdefault("scores", {})["reproducibility"] = repro
+        atomic_write_bytes(card_path, json.dumps(card, indent=2, sort_keys=True).encode())
+        if args.ship:
+            ship(args.model, model.card.name, recipe["script"])
+            print(f"re-registered {model.card.name} in xstochsr/data and data_registry.txt")
+        return 0
     if model.card.standard_name == "eastward_wind":
         sets = {"qg": qg_cases()}
     else:
@@ -172,12 +223,11 @@ def main(argv=None) -> int:
         print(_table(f"held-out set {name!r} ({args.members} members):", s))
     ok, why = gate(scores, recipe["ks_baseline"])
     print("GATE:", "PASS" if ok else "FAIL", *why, sep="\n  ")
-    card_path = args.model.with_name(args.model.name + ".json") if not args.model.suffix \
-        else args.model.with_suffix(".json")
     card = json.loads(card_path.read_text())
     card["scores"] = {"members": args.members, "held_out": scores, "gate_passed": ok,
                       "gate_failures": why, "gate_ks_baseline": recipe["ks_baseline"],
                       "validation": card.get("scores", {}).get("validation"),
+                      "reproducibility": repro,
                       "script": "scripts/evaluate_pretrained.py"}
     atomic_write_bytes(card_path, json.dumps(card, indent=2, sort_keys=True).encode())
     if args.ship and ok:

@@ -188,7 +188,8 @@ def test_dask_input_stays_lazy(rng, model):
 def test_cuda_if_available(rng, model):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+        pytest.skip("needs a GPU machine and none was available here; run on a GPU machine: "
+                    "python -m pytest tests/test_api.py tests/training/test_cuda.py -k cuda")
     da = projected_field(rng)
     np.testing.assert_allclose(run(da, model, device="cuda"), run(da, model), atol=1e-4)
 

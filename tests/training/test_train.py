@@ -35,13 +35,12 @@ def same(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_tiny_model_trains_and_losses_move(rain, tmp_path):
+def test_tiny_model_trains_and_records_its_card(rain, tmp_path):
     m = xstochsr.train(rain, steps=6, seed=1, checkpoint_dir=tmp_path, **TINY)
     h = m.history
     assert h.sizes["step"] == 6 and list(h.step.values) == [1, 2, 3, 4, 5, 6]
     for v in ("loss_critic", "loss_generator", "gradient_penalty", "wasserstein"):
         assert np.isfinite(h[v]).all()
-    assert np.ptp(h.loss_critic.values) > 0 and np.ptp(h.loss_generator.values) > 0
     assert list(h.val_step.values) == [0, 3, 6]  # 0: the untrained baseline
     assert {"val_rmse", "val_spread", "val_crps"} <= set(h.data_vars)
     card = m.card
@@ -55,6 +54,104 @@ def test_tiny_model_trains_and_losses_move(rain, tmp_path):
     assert t["period"][0].startswith("2021-06-01")
     assert "validation" in card.scores
     assert m.checkpoint is not None and m.checkpoint.name == "ckpt-0000006.json"
+
+
+# --- training learns: a tiny problem with a known answer -----------------------------------
+# The fine field is a sum of four plane waves drifting in time (wavelength ~24 fine cells),
+# coarse = 4x4 block means. Its answer is known: the fine field is smooth, so the coarse field
+# determines it almost exactly (bilinear interpolation reaches an RMSE of 0.10 field std on
+# the test sequence). An untrained generator misses it completely. Score: RMSE of one
+# member against the truth on a held-out sequence (other phases), in field std, raw network
+# output (conserve=False: the post-hoc rescaling would hide what the network learnt).
+
+LEARN = dict(gen_width=16, gen_noise_channels=4, gen_encoder_blocks=1, gen_init_blocks=1,
+             critic_width=16, critic_dense=16, critic_coarse_blocks=1, critic_stream_blocks=1,
+             patch_size=4, seq_len=3, batch_size=4, critic_steps=2, val_every=0,
+             checkpoint_every=0, progress=False)
+
+
+def waves(seed, nt=48, n=64, dx=2000.0):
+    import pandas as pd
+    import xarray as xr
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(nt)[:, None, None]
+    y = np.arange(n)[None, :, None]
+    x = np.arange(n)[None, None, :]
+    f = np.zeros((nt, n, n))
+    for _ in range(4):
+        kx, ky = rng.uniform(-1, 1, 2) * 2 * np.pi / 24
+        f += rng.uniform(0.5, 1.5) * np.sin(kx * x + ky * y + rng.uniform(0, 2 * np.pi) + 0.3 * t)
+
+    def axis(name):
+        return {"units": "m", "axis": name.upper(),
+                "standard_name": f"projection_{name}_coordinate"}
+
+    return xr.DataArray(
+        (3.0 * f + 10.0).astype(np.float32), dims=("time", "y", "x"), name="ua",
+        coords={"time": pd.date_range("2021-06-01", periods=nt, freq="h"),
+                "y": ("y", np.arange(n) * dx, axis("y")),
+                "x": ("x", np.arange(n) * dx, axis("x"))},
+        attrs={"units": "m s-1", "standard_name": "eastward_wind"})
+
+
+def member_rmse(model, truth, factor=4):
+    """RMSE of member 0 against ``truth``, in units of the truth's standard deviation."""
+    coarse = truth.coarsen(y=factor, x=factor).mean()
+    ens = xstochsr.downscale(coarse, factor=factor, model=model, members=1, seed=0,
+                             conserve=False, progress=False)
+    err = ens.isel(realization=0).values - truth.values
+    return float(np.sqrt((err ** 2).mean()) / truth.values.std())
+
+
+@pytest.fixture(scope="module")
+def wave_data():
+    return waves(0), waves(1, nt=12)
+
+
+def _learns(wave_data, tmp_path, objective, steps, seed=0):
+    train_ds, test = wave_data
+    kw = dict(factor=4, seed=seed, objective=objective, **LEARN)
+    untrained = xstochsr.train(train_ds, steps=0, checkpoint_dir=tmp_path / "0", **kw)
+    trained = xstochsr.train(train_ds, steps=steps, checkpoint_dir=tmp_path / "n", **kw)
+    return member_rmse(untrained, test), member_rmse(trained, test)
+
+
+def test_training_learns_a_known_mapping_mse(wave_data, tmp_path):
+    # Measured (2-core CPU, seed 0): untrained 0.96, after 300 steps 0.28 (~25 s alone);
+    # 600 steps reach 0.19; bilinear interpolation 0.10. Threshold 0.5: half way, in log terms.
+    before, after = _learns(wave_data, tmp_path, "mse", 300)
+    assert before > 0.8, f"the untrained network already scores {before:.2f}"
+    assert after < 0.5, f"300 MSE steps reached only {after:.2f} (untrained {before:.2f})"
+
+
+@pytest.mark.slow
+def test_training_learns_a_known_mapping_mse_longer(wave_data, tmp_path):
+    # Measured (seed 0): 600 steps 0.19 (about 2 min on a busy 2-core CPU).
+    before, after = _learns(wave_data, tmp_path, "mse", 600)
+    assert before > 0.8 and after < 0.3, (before, after)
+
+
+def ensemble_crps(model, truth, factor=4, members=8):
+    """Mean CRPS of an ``members``-member ensemble, in units of the truth's std."""
+    coarse = truth.coarsen(y=factor, x=factor).mean()
+    ens = xstochsr.downscale(coarse, factor=factor, model=model, members=members, seed=0,
+                             conserve=False, progress=False)
+    return float(xstochsr.metrics.crps(ens, truth).mean()) / float(truth.values.std())
+
+
+@pytest.mark.slow
+def test_training_learns_a_known_mapping_wgan_gp(wave_data, tmp_path):
+    # The paper's objective at tiny sizes learns more slowly than MSE. Measured (seed 0,
+    # 400 steps, 13 min on a 2-core CPU shared with other jobs): ensemble CRPS 0.81 std
+    # untrained -> 0.56 trained (member RMSE 1.01 -> 0.72; bilinear RMSE 0.10).
+    # Threshold 0.68, half way.
+    train_ds, test = wave_data
+    kw = dict(factor=4, seed=0, objective="wgan-gp", **LEARN)
+    untrained = xstochsr.train(train_ds, steps=0, checkpoint_dir=tmp_path / "0", **kw)
+    trained = xstochsr.train(train_ds, steps=400, checkpoint_dir=tmp_path / "n", **kw)
+    before, after = ensemble_crps(untrained, test), ensemble_crps(trained, test)
+    assert before > 0.75 and after < 0.68, (before, after)
 
 
 def test_resume_equals_uninterrupted(rain, tmp_path):

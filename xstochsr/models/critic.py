@@ -8,7 +8,8 @@ Layout (paper, Sect. III-B):
 
 * fine path: ``log2(factor)`` strided residual blocks (32, 64, 128, 256 channels at
   factor 16) bring the fine frame down to the coarse size;
-* coarse path: a 3x3 convolution and residual blocks at the coarse size;
+* coarse path: residual blocks at the coarse size that widen like the fine path
+  (32, 64, 128, 256 channels in the paper), with no stem convolution;
 * joint stream: both paths concatenated -> residual blocks -> ConvGRU over time;
 * fine-only stream: more residual blocks on the fine path -> its own ConvGRU;
 * per frame, each stream is averaged over space, the two vectors are joined ->
@@ -26,8 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ModelCardError, UnsupportedFactorError
-from .blocks import ConvGRUCell, ReflectConv, ResBlock
+from ..errors import CheckpointError, ModelCardError, UnsupportedFactorError
+from .blocks import ConvGRUCell, ResBlock
 from .generator import SUPPORTED_FACTORS
 
 __all__ = ["CriticConfig", "Critic"]
@@ -37,9 +38,8 @@ __all__ = ["CriticConfig", "Critic"]
 class CriticConfig:
     """Constructor arguments of :class:`Critic`.
 
-    The defaults are the paper's layout (18.6 M parameters at factor 16 here; the paper
-    reports 15.1 M without giving every channel count);
-    :meth:`small` gives a CPU-sized one.
+    The defaults are the paper's layout: 15,083,201 trainable parameters at factor 16,
+    the reference implementation's count (its 15.1 M); :meth:`small` gives a CPU-sized one.
 
     Attributes
     ----------
@@ -54,6 +54,9 @@ class CriticConfig:
         derives ``..., width/4, width/2, width`` (paper: 32, 64, 128, 256 at factor 16).
     coarse_blocks : int
         Residual blocks of the coarse path (4).
+    coarse_widths : list of int or None
+        Channels after each residual block of the coarse path, one per block; None
+        derives ``..., width/4, width/2, width`` (paper: 32, 64, 128, 256).
     stream_blocks : int
         Residual blocks of each stream before its GRU (2).
     dense : int
@@ -68,6 +71,7 @@ class CriticConfig:
     width: int = 256
     fine_widths: list[int] | None = None
     coarse_blocks: int = 4
+    coarse_widths: list[int] | None = None
     stream_blocks: int = 2
     dense: int = 256
     spectral_norm: bool = True
@@ -79,12 +83,21 @@ class CriticConfig:
             )
         n = self.n_doublings
         if self.fine_widths is None:
-            self.fine_widths = [max(self.width // 2 ** (n - 1 - i), 8) for i in range(n)]
+            self.fine_widths = _widening(self.width, n)
         self.fine_widths = [int(w) for w in self.fine_widths]
         if len(self.fine_widths) != n:
             raise ModelCardError(
                 f"fine_widths needs {n} entries for factor {self.factor}, got "
                 f"{len(self.fine_widths)}."
+            )
+        m = int(self.coarse_blocks)
+        if self.coarse_widths is None:
+            self.coarse_widths = _widening(self.width, m)
+        self.coarse_widths = [int(w) for w in self.coarse_widths]
+        if len(self.coarse_widths) != m:
+            raise ModelCardError(
+                f"coarse_widths needs one entry per coarse block ({m}), got "
+                f"{len(self.coarse_widths)}."
             )
 
     @property
@@ -94,7 +107,7 @@ class CriticConfig:
 
     @classmethod
     def small(cls, factor: int = 8, **kw: Any) -> CriticConfig:
-        """Build a CPU-sized critic (0.9 M parameters at factor 8; the cpu preset's: 0.2 M)."""
+        """Build a CPU-sized critic (0.8 M parameters at factor 8; the cpu preset's: 0.2 M)."""
         base = dict(width=64, coarse_blocks=2, stream_blocks=1, dense=64)
         base.update(kw)
         return cls(factor=factor, **base)
@@ -111,6 +124,11 @@ class CriticConfig:
         if unknown:
             raise ModelCardError(f"Unknown critic settings {sorted(unknown)}.")
         return cls(**d)
+
+
+def _widening(width: int, n: int) -> list[int]:
+    """``n`` widths doubling up to ``width`` (at least 8): 256, 4 -> 32, 64, 128, 256."""
+    return [max(width // 2 ** (n - 1 - i), 8) for i in range(n)]
 
 
 def _dense(cin: int, cout: int, sn: bool) -> nn.Module:
@@ -143,11 +161,15 @@ class Critic(nn.Module):
             fine.append(ResBlock(cin, cout, "leaky", stride=2, sn=sn))
             cin = cout
         self.fine_path = nn.Sequential(*fine)
-        self.coarse_stem = ReflectConv(cfg.coarse_channels, w, 3, sn=sn)
-        self.coarse_path = nn.Sequential(
-            *[ResBlock(w, w, "leaky", sn=sn) for _ in range(cfg.coarse_blocks)]
-        )
-        joint = [ResBlock(cin + w, w, "leaky", sn=sn)]
+        # The reference widens the coarse path block by block from the input channels
+        # (1 -> 32 -> 64 -> 128 -> 256), the fine path's widths without its strides.
+        coarse: list[nn.Module] = []
+        ccin = cfg.coarse_channels
+        for cout in cfg.coarse_widths:
+            coarse.append(ResBlock(ccin, cout, "leaky", sn=sn))
+            ccin = cout
+        self.coarse_path = nn.Sequential(*coarse)
+        joint = [ResBlock(cin + ccin, w, "leaky", sn=sn)]
         joint += [ResBlock(w, w, "leaky", sn=sn) for _ in range(cfg.stream_blocks - 1)]
         self.joint_blocks = nn.Sequential(*joint)
         solo = [ResBlock(cin, w, "leaky", sn=sn)]
@@ -192,9 +214,38 @@ class Critic(nn.Module):
                 f"at factor {f}."
             )
         xf = self.fine_path(fine.reshape(b * t, -1, fh, fw))
-        xc = self.coarse_path(self.coarse_stem(coarse.reshape(b * t, cc, hh, ww)))
+        xc = self.coarse_path(coarse.reshape(b * t, cc, hh, ww))
         joint = self.joint_blocks(torch.cat([xf, xc], dim=1))
         solo = self.fine_blocks(xf)
         pj = self._recur(self.joint_gru, joint.reshape(b, t, -1, hh, ww))
         ps = self._recur(self.fine_gru, solo.reshape(b, t, -1, hh, ww))
         return self.head(torch.cat([pj, ps], dim=-1)).squeeze(-1)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load weights, refusing a state of another layout with a :class:`CheckpointError`.
+
+        A state saved before the coarse path followed the paper (it then had a
+        ``coarse_stem`` convolution and ``width``-wide blocks) or for other sizes has other
+        tensor names or shapes; torch would raise a bare ``RuntimeError`` listing them.
+        """
+        if strict:
+            own = self.state_dict()
+            missing = sorted(set(own) - set(state_dict))
+            unexpected = sorted(set(state_dict) - set(own))
+            wrong = sorted(k for k in set(own) & set(state_dict)
+                           if tuple(own[k].shape) != tuple(state_dict[k].shape))
+            if missing or unexpected or wrong:
+                old = any(k.startswith("coarse_stem.") for k in state_dict)
+                why = ("it was written by an older xstochsr whose critic had a 3x3 coarse "
+                       "stem and width-wide coarse blocks" if old else
+                       "its sizes differ from this critic's configuration")
+                raise CheckpointError(
+                    f"The critic state does not fit this critic ({why}): "
+                    f"{len(missing)} tensor(s) missing (e.g. {missing[:2]}), "
+                    f"{len(unexpected)} unexpected (e.g. {unexpected[:2]}), "
+                    f"{len(wrong)} of another shape (e.g. {wrong[:2]}). Start a new training "
+                    "run (the generator alone can be kept: load it with "
+                    "xstochsr.load_model), or resume with the xstochsr version that wrote "
+                    "the checkpoint."
+                )
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
