@@ -94,6 +94,9 @@ def verify(
     >>> 0.9 < float(ds.spread_skill_ratio) < 1.1
     True
     """
+    from ..validation import check_verify_inputs  # the one entry check of every input
+
+    check_verify_inputs(ens, obs, member_dim)
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     y, x = _spatial(obs, y_dim, x_dim)
     dims = _resolve_dim(dim, obs.dims)
