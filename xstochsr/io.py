@@ -25,7 +25,8 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "write_netcdf", "remove_stale_temporaries"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_files", "write_netcdf",
+           "remove_stale_temporaries"]
 
 #: ``.<name>.<pid>.<random>.tmp``
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
@@ -119,12 +120,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    with atomic_path(path) as tmp:
+        _write_synced(tmp, data)
+
+
+def atomic_write_files(files: dict[str | os.PathLike, bytes]) -> None:
+    """Write several files that belong together: all written and synced, then all renamed.
+
+    Every file is written to its temporary name and synced first; only then are they
+    renamed into place, one right after the other, in the order given. A crash while
+    writing leaves every old file as it was; only a crash between two renames (a few
+    microseconds) can leave a new file beside an old one, which is why files that must
+    match also carry each other's hash (see :mod:`xstochsr.models.gan`).
+    """
+    with contextlib.ExitStack() as stack:
+        # atomic_path renames on exit; ExitStack exits in reverse, so enter in reverse
+        tmps = {p: stack.enter_context(atomic_path(p)) for p in reversed(list(files))}
+        for path, data in files.items():
+            _write_synced(tmps[path], data)
 
 
 def write_netcdf(obj, path: str | os.PathLike, **kwargs) -> Path:

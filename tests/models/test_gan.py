@@ -1,4 +1,6 @@
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,7 +61,6 @@ def test_failed_save_keeps_old_file(tmp_path, monkeypatch):
     m = tiny_model()
     w, _ = m.save(tmp_path / "m")
     good = w.read_bytes()
-    import os
 
     def boom(*a, **k):
         raise OSError("disk full")
@@ -85,26 +86,47 @@ def test_no_pickle_in_saved_files(tmp_path):
 
 def test_interrupted_save_is_refused_at_load(tmp_path, monkeypatch):
     """Killed between the two renames: new weights beside the old card never load."""
-    from xstochsr.models import gan
-
     tiny_model(seed=0).save(tmp_path / "m")
-    real = gan.atomic_write_bytes
+    real = os.replace
     calls = []
 
-    def die_on_card(path, data):
-        calls.append(path)
-        if str(path).endswith(".json"):
+    def die_on_second(src, dst):
+        calls.append(Path(dst).name)
+        if len(calls) == 2:
             raise KeyboardInterrupt
-        real(path, data)
+        real(src, dst)
 
-    monkeypatch.setattr(gan, "atomic_write_bytes", die_on_card)
+    monkeypatch.setattr(os, "replace", die_on_second)
     with pytest.raises(KeyboardInterrupt):
         tiny_model(seed=1).save(tmp_path / "m")
     monkeypatch.undo()
-    assert [p.suffix for p in calls] == [".safetensors", ".json"]
+    assert calls == ["m.safetensors", "m.json"]
     with pytest.raises(WeightsIntegrityError, match="not saved together"):
         GANModel.load(tmp_path / "m")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+
+
+def test_failure_while_writing_keeps_both_old_files(tmp_path, monkeypatch):
+    """Both files are written before either is renamed: a failure in the card keeps all."""
+    m = tiny_model(seed=0)
+    w, c = m.save(tmp_path / "m")
+    old = (w.read_bytes(), c.read_bytes())
+    real = os.fsync
+    calls = []
+
+    def full_on_card(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", full_on_card)
+    with pytest.raises(OSError, match="no space left on device"):
+        tiny_model(seed=1).save(tmp_path / "m")
+    monkeypatch.undo()
+    assert (w.read_bytes(), c.read_bytes()) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+    GANModel.load(w)
 
 
 def test_weights_and_card_of_two_models_refused(tmp_path):

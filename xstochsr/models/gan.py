@@ -5,8 +5,9 @@ Weights are stored as safetensors (never pickle) beside a JSON model card::
     model.save("runs/rain-x8")        # writes rain-x8.safetensors and rain-x8.json
     model = xstochsr.load_model("runs/rain-x8.safetensors")
 
-Both files are written to temporary names and renamed into place, so a failed save
-never leaves a half file where a good one was. The two files vouch for each other: the
+Both files are written to temporary names, synced, and only then renamed into place
+one right after the other, so a failed save never leaves a half file where a good one
+was. The two files vouch for each other: the
 card holds the sha256 of the weights file, and the weights' metadata holds the sha256 of
 the card (written without that field) and the model's name, so a save killed between
 the two renames (new weights beside an old card) is refused at load instead of running.
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelCardError, UnsupportedFactorError, WeightsIntegrityError
-from ..io import atomic_write_bytes
+from ..io import atomic_write_files
 from . import transforms
 from .base import INIT_NOISE, NOISE, Downscaler, ModelCard, member_rng
 from .generator import SUPPORTED_FACTORS, Generator, GeneratorConfig
@@ -287,8 +288,7 @@ class GANModel(Downscaler):
         blob = save(state, metadata={"format": FORMAT, "name": self.card.name,
                                      "card_sha256": _card_digest(self.card)})
         self.card.weights_sha256 = hashlib.sha256(blob).hexdigest()
-        atomic_write_bytes(weights, blob)
-        atomic_write_bytes(card_path, self.card.to_json().encode())
+        atomic_write_files({weights: blob, card_path: self.card.to_json().encode()})
         return weights, card_path
 
     @classmethod
