@@ -257,14 +257,17 @@ def downscale(
         rounding, ~1e-6 relative: convolution sums depend on the batch size).
     model : str, path or Downscaler, optional
         A pretrained name, a baseline (``"bilinear"``, ``"rainfarm"``...), a path
-        to a saved model, or a model object. None picks the pretrained model whose
-        units and standard_name fit ``da`` (see :func:`xstochsr.list_models`).
+        to a saved model, or a model object. None picks the one pretrained model whose
+        units and standard_name fit ``da`` — without a standard_name, its units and
+        variable name (``"precip"``, ``"pr"``, ``"u10"``...) — and raises, listing the
+        candidates, when none or several fit (:mod:`xstochsr.model_choice`). The choice
+        is logged (logger ``"xstochsr"``) and written to ``history``.
     seed : int, optional
-        Makes the output bit-identical on the same machine. None draws one, stored
+        A whole number >= 0; makes the output bit-identical on the same machine. None draws one, stored
         in the output's ``xstochsr_seed`` attribute so the run can be repeated.
     time_chunk : int, optional
-        Frames per chunk (the recurrent state is carried across chunks, so results
-        do not depend on it). Default: the input's dask chunks, else 16.
+        Frames per chunk, a whole number >= 1 (the recurrent state is carried across
+        chunks, so results do not depend on it). Default: the input's dask chunks, else 16.
     batch_size : int, optional
         Sequences x members per model call; bounds memory. Default: sized to ~1 GiB.
     device : str, default "cpu"
@@ -294,6 +297,12 @@ def downscale(
     ------
     MissingAxisError, IrregularCoordinateError, DomainTooSmallError, MissingUnitsError,
     UnitsError, UnsupportedFactorError, UnknownModelError, InvalidInputError
+        Every input is checked first (:mod:`xstochsr.validation`): values finite (NaN is
+        a mask) and non-negative for precipitation and speeds, grid coordinates (1-D
+        lon/lat beside the dims too) monotonic and regular, time (datetime64 or cftime)
+        increasing without duplicates, settings in range, the device present.
+    ModelError
+        The model returned NaN or infinite values from finite input.
 
     Examples
     --------
