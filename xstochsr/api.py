@@ -125,6 +125,7 @@ def _fill_nan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     x : ndarray (B, T, H, W)
+        Checked already (:func:`xstochsr.validation.check_values`): no infinities.
 
     Returns
     -------
@@ -136,11 +137,6 @@ def _fill_nan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     invalid = ~np.isfinite(x)
     if not invalid.any():
         return x, invalid
-    if np.isinf(x).any():
-        raise InvalidInputError(
-            "The field holds infinite values. Replace them (e.g. da.where(np.isfinite(da))) "
-            "so they are treated as missing."
-        )
     out = x.copy()
     for b in range(x.shape[0]):
         for t in range(x.shape[1]):
