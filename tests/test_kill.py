@@ -109,9 +109,14 @@ def _same_weights(a, b) -> bool:
     return sa.keys() == sb.keys() and all(bool((sa[k] == sb[k]).all()) for k in sa)
 
 
+_REFS: dict = {}
+
+
 def _check_model(folder: Path) -> str:
-    refs = {n: xstochsr.load_model(folder / f"ref-{n}.safetensors")
-            for n in ("model-a", "model-b")}
+    if folder not in _REFS:  # the same two models every time: load them once per folder
+        _REFS[folder] = {n: xstochsr.load_model(folder / f"ref-{n}.safetensors")
+                         for n in ("model-a", "model-b")}
+    refs = _REFS[folder]
     if not (folder / "m.safetensors").exists():
         return "none"
     try:

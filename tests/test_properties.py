@@ -299,11 +299,14 @@ def test_bad_settings_refused_with_the_fix(da, bad):
 
 @pytest.mark.slow
 def test_slow_profile_runs_everything():
-    """``pytest -m slow``: the same properties with the ``slow`` profile's many examples."""
-    slow = settings(settings.get_profile("slow"))
-    for test in (test_rain_baselines_keep_every_invariant,
-                 test_temperature_baselines_keep_every_invariant,
-                 test_generator_keeps_every_invariant,
-                 test_bad_inputs_refused_with_the_fix,
-                 test_bad_settings_refused_with_the_fix):
-        slow(test.hypothesis.inner_test)()
+    """``pytest -m slow``: this file again with the ``slow`` profile's many examples."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "slow", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+         str(Path(__file__))], env=env, cwd=Path(__file__).parents[1],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:]
