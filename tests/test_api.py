@@ -135,13 +135,18 @@ def test_batch_size_does_not_change_results(rng, model):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_time_gap_resets_state():
+@pytest.mark.parametrize("calendar", [None, "noleap", "360_day"])
+def test_time_gap_resets_state(calendar):
     from xstochsr.api import _segments
+    from xstochsr.validation import check_time
 
-    t = pd.to_datetime(["2021-01-01 00:00", "2021-01-01 00:05", "2021-01-01 00:10",
-                        "2021-01-01 02:00", "2021-01-01 02:05"])
+    stamps = ["2021-01-01 00:00", "2021-01-01 00:05", "2021-01-01 00:10",
+              "2021-01-01 02:00", "2021-01-01 02:05"]
+    t = pd.to_datetime(stamps) if calendar is None else xr.date_range(
+        "2021-01-01", periods=1, freq="5min", calendar=calendar, use_cftime=True)[0] + (
+        pd.to_datetime(stamps) - pd.Timestamp("2021-01-01")).to_pytimedelta()
     da = xr.DataArray(np.zeros(5), dims="time", coords={"time": t})
-    assert _segments(da, "time") == [(0, 3), (3, 5)]
+    assert _segments(5, check_time(da, "time")) == [(0, 3), (3, 5)]
 
 
 def test_units_converted_and_returned(rng, model):

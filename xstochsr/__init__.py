@@ -12,15 +12,10 @@ torch until a network is needed.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
 from . import accessor as _accessor  # noqa: F401  (registers the .sr accessor)
+from ._version import __version__
 from .errors import XStochSRError
-
-try:
-    __version__ = version("xstochsr")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 # public name -> (module, attribute); attribute None means the module itself.
 # Imported on first use. ``regrid``, ``datasets`` and ``metrics`` are subpackages/modules

@@ -1,8 +1,11 @@
 """``downscale``: from a coarse DataArray to an ensemble of fine DataArrays.
 
-The recipe, step by step (each step lives in its own module)::
+The recipe is four steps, each a function here: :func:`_validate` (every input rule, from
+:mod:`xstochsr.validation`; model choice from :mod:`xstochsr.model_choice`), :func:`_plan`
+(units, conservation, chunks), :func:`_run` (eager or lazy) and :func:`_wrap` (exact fine
+coordinates, attrs, history). In data terms::
 
-    DataArray --grid.find_axes/check_regular--> X, Y, T found and checked
+    DataArray --validation: values, grid, time, settings--> X, Y, T found and checked
               --units--> values in the model's units (converted per chunk, lazily)
               --NaN filled from the nearest valid cell, mask kept--
               --model.run--> (members, sequences, time, fY, fX), GRU state carried
@@ -27,7 +30,8 @@ from . import grid as _grid
 from . import longitude as _longitude
 from . import training_range as _training_range
 from . import units as _units
-from .errors import InvalidInputError, IrregularCoordinateError
+from . import validation as _check
+from .errors import InvalidInputError
 from .models.base import Downscaler
 
 __all__ = ["downscale"]
@@ -50,6 +54,27 @@ class _Plan:
     model_units: str | None
     device: str
     conserve: str | None = None  # None, "multiplicative" or "additive"
+    nonnegative: bool = False  # refuse negative input (precipitation, speeds)
+    name: str | None = None  # the field's name, for messages
+
+
+@dataclass(frozen=True)
+class _Request:
+    """The checked inputs of one ``downscale`` call (what :func:`_validate` returns)."""
+
+    da: xr.DataArray
+    axes: _grid.Axes
+    model: Downscaler
+    factor: int
+    member_ids: list[int]
+    seed: int
+    picked: str | None
+    time_chunk: int | None
+    batch_size: int | None
+    device: str
+    time_steps: np.ndarray | None
+    nonnegative: bool
+    wrapped: Any = None  # longitude.unwrap's record, undone on output
 
 
 def conserve_means(y: np.ndarray, x: np.ndarray, factor: int, mode: str) -> np.ndarray:
@@ -104,6 +129,7 @@ def _fill_nan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     x : ndarray (B, T, H, W)
+        Checked already (:func:`xstochsr.validation.check_values`): no infinities.
 
     Returns
     -------
@@ -115,11 +141,6 @@ def _fill_nan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     invalid = ~np.isfinite(x)
     if not invalid.any():
         return x, invalid
-    if np.isinf(x).any():
-        raise InvalidInputError(
-            "The field holds infinite values. Replace them (e.g. da.where(np.isfinite(da))) "
-            "so they are treated as missing."
-        )
     out = x.copy()
     for b in range(x.shape[0]):
         for t in range(x.shape[1]):
@@ -140,9 +161,11 @@ def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
     x = np.asarray(x, dtype=np.float32)
     if plan.model_units and plan.src_units:
         x = _units.convert(x, plan.src_units, plan.model_units).astype(np.float32, copy=False)
+    _check.check_values(x, nonnegative=plan.nonnegative, what="The field", name=plan.name)
     filled, invalid = _fill_nan(x)
     y, state = plan.model.run(filled, factor=plan.factor, members=members, seed=plan.seed,
                               t0=t0, batch_offset=b0, state=state, device=plan.device)
+    _check.check_model_output(y, plan.model.name)
     if plan.conserve:
         y = conserve_means(y, filled, plan.factor, plan.conserve)
     if invalid.any():
@@ -154,27 +177,16 @@ def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
     return y, state
 
 
-def _segments(da: xr.DataArray, t: str | None) -> list[tuple[int, int]]:
-    """Split the time axis at gaps (a step over 1.5x the median): ``[(start, stop), ...]``.
+def _segments(n: int, steps: np.ndarray | None) -> list[tuple[int, int]]:
+    """Split ``n`` frames at gaps (a step over 1.5x the median): ``[(start, stop), ...]``.
 
-    The GRU state is re-initialised at the start of each segment, as the paper does.
+    ``steps`` are the checked time steps (:func:`xstochsr.validation.check_time`), None
+    without a time coordinate. The GRU state is re-initialised at the start of each
+    segment, as the paper does.
     """
-    if t is None:
-        return [(0, 1)]
-    n = da.sizes[t]
-    if n < 3 or t not in da.coords:
+    if steps is None or steps.size < 2:
         return [(0, n)]
-    v = da.coords[t].values
-    try:
-        d = np.diff(v).astype("timedelta64[ns]").astype(np.float64) if v.dtype.kind == "M" \
-            else np.diff(np.asarray(v, dtype=np.float64))
-    except (TypeError, ValueError):
-        return [(0, n)]
-    if np.any(d <= 0):
-        raise IrregularCoordinateError(
-            f"Time coordinate {t!r} is not strictly increasing. Sort it: da.sortby({t!r})."
-        )
-    breaks = np.flatnonzero(d > 1.5 * np.median(d)) + 1
+    breaks = np.flatnonzero(steps > 1.5 * np.median(steps)) + 1
     edges = [0, *breaks.tolist(), n]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
@@ -191,31 +203,19 @@ def _in_notebook_or_tty() -> bool:
     return "ipykernel" in sys.modules or sys.stderr.isatty()
 
 
-def _resolve_members(members: int | Sequence[int]) -> list[int]:
-    if isinstance(members, (int, np.integer)):
-        if members < 1:
-            raise InvalidInputError(f"members must be at least 1, got {members}.")
-        return list(range(int(members)))
-    ids = [int(m) for m in members]
-    if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
-        raise InvalidInputError(
-            f"members must be a positive count or a list of distinct non-negative member "
-            f"indices, got {members!r}."
-        )
-    return ids
-
-
 def _resolve_model(model, da: xr.DataArray, factor: int) -> tuple[Downscaler, str | None]:
-    from .models.registry import load_model, select_model
+    from .model_choice import choose_model
+    from .models.registry import load_model
 
     if model is None:
-        name = select_model(da.attrs.get("units"), da.attrs.get("standard_name"), factor)
-        return load_model(name), f"chosen from the field's standard_name and units: {name}"
+        name, reason = choose_model(da.attrs.get("units"), da.attrs.get("standard_name"),
+                                    da.name, factor)
+        return load_model(name), reason
     return load_model(model), None
 
 
 def _history(da: xr.DataArray, text: str) -> str:
-    from . import __version__
+    from ._version import __version__
 
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = f"{stamp}: xstochsr {__version__}: {text}"
@@ -257,14 +257,17 @@ def downscale(
         rounding, ~1e-6 relative: convolution sums depend on the batch size).
     model : str, path or Downscaler, optional
         A pretrained name, a baseline (``"bilinear"``, ``"rainfarm"``...), a path
-        to a saved model, or a model object. None picks the pretrained model whose
-        units and standard_name fit ``da`` (see :func:`xstochsr.list_models`).
+        to a saved model, or a model object. None picks the one pretrained model whose
+        units and standard_name fit ``da`` — without a standard_name, its units and
+        variable name (``"precip"``, ``"pr"``, ``"u10"``...) — and raises, listing the
+        candidates, when none or several fit (:mod:`xstochsr.model_choice`). The choice
+        is logged (logger ``"xstochsr"``) and written to ``history``.
     seed : int, optional
-        Makes the output bit-identical on the same machine. None draws one, stored
+        A whole number >= 0; makes the output bit-identical on the same machine. None draws one, stored
         in the output's ``xstochsr_seed`` attribute so the run can be repeated.
     time_chunk : int, optional
-        Frames per chunk (the recurrent state is carried across chunks, so results
-        do not depend on it). Default: the input's dask chunks, else 16.
+        Frames per chunk, a whole number >= 1 (the recurrent state is carried across
+        chunks, so results do not depend on it). Default: the input's dask chunks, else 16.
     batch_size : int, optional
         Sequences x members per model call; bounds memory. Default: sized to ~1 GiB.
     device : str, default "cpu"
@@ -294,6 +297,12 @@ def downscale(
     ------
     MissingAxisError, IrregularCoordinateError, DomainTooSmallError, MissingUnitsError,
     UnitsError, UnsupportedFactorError, UnknownModelError, InvalidInputError
+        Every input is checked first (:mod:`xstochsr.validation`): values finite (NaN is
+        a mask) and non-negative for precipitation and speeds, grid coordinates (1-D
+        lon/lat beside the dims too) monotonic and regular, time (datetime64 or cftime)
+        increasing without duplicates, settings in range, the device present.
+    ModelError
+        The model returned NaN or infinite values from finite input.
 
     Examples
     --------
@@ -302,49 +311,91 @@ def downscale(
     >>> ens.dims  # doctest: +SKIP
     ('realization', 'time', 'y', 'x')
     """
-    if not isinstance(da, xr.DataArray):
-        raise InvalidInputError(
-            f"downscale needs an xarray.DataArray, got {type(da).__name__}. "
-            "Pick a variable first: ds['precip'].sr.downscale(...)."
-        )
+    _check.check_dataarray(da, "downscale")
     da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone below
+    req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device)
+    plan, layout = _plan(req, conserve, regrid_input)
+    out = _run(plan, layout, progress)
+    result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
+                   req.model, req.seed, req.picked, plan.conserve)
+    result = _accumulation.from_rate(_longitude.rewrap(result, req.wrapped), accumulated)
+    if target_grid is not None:
+        from .regrid import regrid
+
+        result = regrid(result, target_grid, method=regrid_method)
+    return result
+
+
+def _validate(da, factor, members, model, seed, time_chunk, batch_size, device) -> _Request:
+    """Check every input (:mod:`xstochsr.validation`) and pick the model; no work yet."""
+    _check.check_dataarray(da, "downscale")
+    if REALIZATION in da.dims:
+        raise InvalidInputError(
+            f"The input already has a {REALIZATION!r} dimension. Downscale one member at a "
+            f"time or rename it: da.rename({{{REALIZATION!r}: 'source_member'}})."
+        )
+    _check.check_dtype(da)
+    member_ids = _check.check_members(members)
+    seed = _check.check_seed(seed)
+    time_chunk = _check.check_time_chunk(time_chunk)
+    batch_size = _check.check_int(batch_size, "batch_size", minimum=1, allow_none=True,
+                                  example="batch_size=8")
+    device = _check.check_device(device)
+    if model is not None:
+        _check.check_model_ref(model)
     if factor is None:
         from .models.registry import load_model
 
         if model is not None:
             model = load_model(model)  # once: _resolve_model passes model objects through
         factor = (model.card.factor if model is not None else None) or 8
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 2:
-        raise InvalidInputError(f"factor must be an integer >= 2, got {factor!r}.")
-    factor = int(factor)
-    if REALIZATION in da.dims:
-        raise InvalidInputError(
-            f"The input already has a {REALIZATION!r} dimension. Downscale one member at a "
-            f"time or rename it: da.rename({{{REALIZATION!r}: 'source_member'}})."
-        )
-    member_ids = _resolve_members(members)
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
-    seed = int(seed)
+    factor = _check.check_factor(factor)
 
     model_obj, picked = _resolve_model(model, da, factor)
     model_obj.check_factor(factor)
     axes = _grid.find_axes(da)
-    da, wrapped = _longitude.unwrap(da, axes.x)  # 350..360,0..6 -> 350..366 (undone below)
-    _grid.check_regular(da, axes, min_size=model_obj.min_size)
+    da, wrapped = _longitude.unwrap(da, axes.x)  # 350..360,0..6 -> 350..366 (undone on output)
+    _check.check_grid(da, axes, min_size=model_obj.min_size)
+    steps = _check.check_time(da, axes.t)
+    nonneg = _check.is_nonnegative(da, model_obj.card.transform.get("kind"))
+    if not _is_dask(da.data):  # dask input is checked chunk by chunk as it runs
+        _check.check_values(da.values, nonnegative=nonneg, what="The field", name=da.name)
+    if model_obj.card.units:
+        _units.to_units(da.isel({d: slice(0, 0) for d in da.dims}), model_obj.card.units,
+                        expected=_expected(model_obj))  # raises early on bad units
+    return _Request(da, axes, model_obj, factor, member_ids, seed, picked, time_chunk,
+                    batch_size, device, steps, nonneg, wrapped)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the field is arranged for the model: ``data`` is (sequences, time, y, x)."""
+
+    da: xr.DataArray
+    axes: _grid.Axes
+    other: list
+    data: Any
+    lazy: bool
+    jobs: list
+    segments: list
+    tchunk: int
+    shape: tuple[int, int]
+    n_members: int
+
+
+def _plan(req: _Request, conserve: bool | None, regrid_input: bool) -> tuple[_Plan, _Layout]:
+    """Units, conservation, sequences, time chunks and batches of one call."""
+    da, axes, model_obj, factor = req.da, req.axes, req.model, req.factor
     if regrid_input or model_obj.card.native_grid_spacing:
         da = _native_spacing(da, model_obj, regrid_input)
         axes = _grid.find_axes(da)
-
     model_units = model_obj.card.units
     src_units = da.attrs.get("units")
     _training_range.check(da, model_obj.card, t=axes.t,
                           src_units=src_units if model_units else None)  # warns with numbers
-    if model_units:
-        _units.to_units(da.isel({d: slice(0, 0) for d in da.dims}), model_units,
-                        expected=_expected(model_obj))  # raises early on bad units
-    plan = _Plan(model_obj, factor, seed, src_units if model_units else None, model_units,
-                 device, _conserve_mode(model_obj, conserve))
+    plan = _Plan(model_obj, factor, req.seed, src_units if model_units else None, model_units,
+                 req.device, _conserve_mode(model_obj, conserve, req.nonnegative),
+                 req.nonnegative, None if da.name is None else str(da.name))
 
     # Arrange as (sequences, time, y, x)
     other = [d for d in da.dims if d not in (axes.t, axes.y, axes.x)]
@@ -355,30 +406,35 @@ def downscale(
     nt, ny, nx = work.shape[-3:]
     data = work.data.reshape(nseq, nt, ny, nx)
     lazy = _is_dask(data)
+    _check.check_output_size(len(req.member_ids) * nseq * nt * ny * nx * factor**2 * 4,
+                             lazy=lazy)
+    steps = req.time_steps if axes.t is not None else None
+    segments = _segments(nt, steps)
+    tchunk = req.time_chunk or (_first_chunk(da, axes.t) if lazy and axes.t
+                                else DEFAULT_TIME_CHUNK)
+    bsize = req.batch_size or _auto_batch(model_obj, ny, nx, factor)
+    jobs = _jobs(req.member_ids, nseq, bsize)
+    layout = _Layout(da, axes, other, data, lazy, jobs, segments, tchunk, (ny, nx),
+                     len(req.member_ids))
+    return plan, layout
 
-    segments = _segments(da, axes.t)
-    tchunk = time_chunk or (_first_chunk(da, axes.t) if lazy and axes.t else DEFAULT_TIME_CHUNK)
-    bsize = batch_size or _auto_batch(model_obj, ny, nx, factor)
-    jobs = _jobs(member_ids, nseq, bsize)
 
-    if lazy:
-        out = _lazy(plan, data, jobs, segments, tchunk, (ny, nx))
+def _run(plan: _Plan, layout: _Layout, progress: bool | None):
+    """Run the model over every chunk: (members, *other, [time], fY, fX), eager or dask."""
+    da, axes, f = layout.da, layout.axes, plan.factor
+    ny, nx = layout.shape
+    if layout.lazy:
+        out = _lazy(plan, layout.data, layout.jobs, layout.segments, layout.tchunk, (ny, nx))
     else:
         show = _in_notebook_or_tty() if progress is None else progress
-        out = _eager(plan, np.asarray(data), jobs, segments, tchunk, (ny, nx), show)
-
-    fine = out.reshape(len(member_ids), *[da.sizes[d] for d in other], nt, ny * factor,
-                       nx * factor)
+        out = _eager(plan, np.asarray(layout.data), layout.jobs, layout.segments,
+                     layout.tchunk, (ny, nx), show)
+    nt = layout.data.shape[1]
+    fine = out.reshape(layout.n_members, *[da.sizes[d] for d in layout.other], nt, ny * f,
+                       nx * f)
     if axes.t is None:
         fine = fine[..., 0, :, :]
-    result = _wrap(da, fine, axes, other, member_ids, factor, model_obj, seed, picked,
-                   plan.conserve)
-    result = _accumulation.from_rate(_longitude.rewrap(result, wrapped), accumulated)
-    if target_grid is not None:
-        from .regrid import regrid
-
-        result = regrid(result, target_grid, method=regrid_method)
-    return result
+    return fine
 
 
 def _expected(model: Downscaler) -> str:
@@ -477,13 +533,19 @@ def _lazy(plan, data, jobs, segments, tchunk, shape):
     return dsa.concatenate([dsa.concatenate(v, axis=1) for v in groups.values()], axis=0)
 
 
-def _conserve_mode(model: Downscaler, conserve: bool | None) -> str | None:
+def _conserve_mode(model: Downscaler, conserve: bool | None,
+                   nonnegative: bool = False) -> str | None:
+    """Multiplicative for rain-like transforms and non-negative fields, else additive.
+
+    Additive conservation on rain (``model="bilinear", conserve=True``) would shift dry
+    cells below zero; scaling keeps zeros and signs.
+    """
     if conserve is None:
         conserve = model.card.kind == "generator"
     if not conserve:
         return None
     rain_like = model.card.transform.get("kind") in ("log_rain", "log_threshold")
-    return "multiplicative" if rain_like else "additive"
+    return "multiplicative" if rain_like or nonnegative else "additive"
 
 
 def _wrap(da, fine, axes, other, member_ids, factor, model, seed, picked,

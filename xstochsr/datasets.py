@@ -248,8 +248,44 @@ def fetch(name: str, *, progressbar: bool = False) -> Path:
     return _download(p, key, expected, progressbar)
 
 
+#: A pooch temporary download untouched for this long belongs to a killed run.
+STALE_DOWNLOAD_S = 3600
+
+
+def remove_stale_downloads(folder: str | os.PathLike) -> list[Path]:
+    """Remove pooch's temporary downloads (``tmp*``) in ``folder`` left by killed runs.
+
+    A download in progress keeps writing its file, so only files not modified for
+    :data:`STALE_DOWNLOAD_S` seconds are removed.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    import time
+
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.name.startswith("tmp") and e.is_file(follow_symlinks=False)):
+            continue
+        try:
+            if now - e.stat().st_mtime > STALE_DOWNLOAD_S:
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+        except OSError:
+            continue
+    return removed
+
+
 def _download(p, key: str, expected: str, progressbar: bool) -> Path:
     target = Path(p.abspath) / key
+    remove_stale_downloads(target.parent)
     try:
         local = Path(p.fetch(key, progressbar=progressbar))
     except ValueError as err:  # pooch: hash mismatch (the temporary download is removed)

@@ -29,6 +29,7 @@ __all__ = [
     "RegridError",
     "MissingDependencyError",
     "missing_dependency",
+    "OutputError",
 ]
 
 
@@ -150,3 +151,10 @@ def missing_dependency(package: str, extra: str, purpose: str) -> MissingDepende
         f"{purpose} needs the optional package {package!r}, which is not installed. "
         f"Install it with: pip install 'xstochsr[{extra}]'"
     )
+
+
+# --- writing results --------------------------------------------------------------------
+
+
+class OutputError(XStochSRError, OSError):
+    """A result could not be written (no space left on device, no permission...)."""

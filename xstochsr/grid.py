@@ -23,6 +23,7 @@ from .errors import (
     IrregularCoordinateError,
     MissingAxisError,
 )
+from .validation import SPACING_RTOL  # noqa: F401  (kept importable from here)
 
 __all__ = [
     "Axes",
@@ -37,9 +38,6 @@ __all__ = [
     "add_bounds",
     "match_grid",
 ]
-
-#: Relative tolerance on the spacing of a "regular" axis (Gaussian grids pass).
-SPACING_RTOL = 1e-2
 
 
 @dataclass(frozen=True)
@@ -194,6 +192,10 @@ def spatial_dims(da: xr.DataArray) -> tuple[str, str]:
 def check_regular(da: xr.DataArray, axes: Axes, *, min_size: int = 2) -> None:
     """Check that X and Y are strictly monotonic, evenly spaced and large enough.
 
+    Every 1-D coordinate that defines the grid is checked, a dimension coordinate or not
+    (``lon(x)`` beside a dimension ``x`` without values too); the rules live in
+    :func:`xstochsr.validation.check_grid`.
+
     Parameters
     ----------
     da : xarray.DataArray
@@ -208,35 +210,11 @@ def check_regular(da: xr.DataArray, axes: Axes, *, min_size: int = 2) -> None:
     DomainTooSmallError
         If X or Y has fewer than ``min_size`` cells.
     IrregularCoordinateError
-        If a 1-D coordinate is non-monotonic, repeats values or is unevenly spaced.
+        If a grid coordinate is non-monotonic, repeats values or is unevenly spaced.
     """
-    for dim in (axes.y, axes.x):
-        n = da.sizes[dim]
-        if n < min_size:
-            raise DomainTooSmallError(
-                f"The domain has {n} cell(s) along {dim!r}; at least {min_size} are needed. "
-                "Downscale a larger area."
-            )
-        if dim not in da.coords:
-            continue
-        v = np.asarray(da.coords[dim].values, dtype=float)
-        if not np.all(np.isfinite(v)):
-            raise IrregularCoordinateError(f"Coordinate {dim!r} holds NaN or infinite values.")
-        if n < 2:
-            continue
-        d = np.diff(v)
-        if not (np.all(d > 0) or np.all(d < 0)):
-            raise IrregularCoordinateError(
-                f"Coordinate {dim!r} is not strictly monotonic (or repeats values). "
-                f"Sort it first: da.sortby({dim!r}), and drop duplicates."
-            )
-        med = np.median(d)
-        if np.max(np.abs(d - med)) > SPACING_RTOL * abs(med):
-            raise IrregularCoordinateError(
-                f"Coordinate {dim!r} is unevenly spaced (spacing from {d.min():g} to "
-                f"{d.max():g}). The generator needs a regular grid: regrid first, e.g. "
-                "da.sr.regrid(target) or downscale(..., regrid_input=True)."
-            )
+    from .validation import check_grid
+
+    check_grid(da, axes, min_size=min_size)
 
 
 def bounds_1d(centres: np.ndarray) -> np.ndarray:
@@ -327,10 +305,14 @@ def _is_longitude(coord: xr.DataArray) -> bool:
 def fine_coords(da: xr.DataArray, axes: Axes, factor: int) -> dict[str, xr.DataArray]:
     """Coordinates of the fine grid for every coordinate that depends on X or Y.
 
-    1-D X/Y coordinates are split from their cell bounds (:func:`refine_1d`); a
-    missing 1-D coordinate stays missing. 2-D coordinates on (Y, X) — curvilinear
-    latitude/longitude, say — are refined with :func:`refine_2d`. Other coordinates
-    that depend on X or Y (e.g. a land mask) cannot be refined honestly and are dropped.
+    1-D coordinates that define the grid — the X/Y dimension coordinates and 1-D
+    ``lon``/``lat`` (or other X/Y-role) coordinates beside them — are split from their
+    cell bounds (:func:`refine_1d`); a missing 1-D coordinate stays missing. Fine
+    coordinates are floating point even when the coarse ones are integers (``x = 0..7``
+    at factor 4 becomes ``-0.375, -0.125, ...``), so they nest exactly. 2-D coordinates on
+    (Y, X) — curvilinear latitude/longitude, say — are refined with :func:`refine_2d`.
+    Other coordinates that depend on X or Y (e.g. a land mask) cannot be refined
+    honestly and are dropped.
 
     Returns
     -------
@@ -338,20 +320,24 @@ def fine_coords(da: xr.DataArray, axes: Axes, factor: int) -> dict[str, xr.DataA
         Name -> DataArray on the fine dims, attrs kept (``bounds`` attr removed, since
         a DataArray cannot carry bounds variables: use :func:`add_bounds`).
     """
+    from .validation import grid_coords
+
     out: dict[str, xr.DataArray] = {}
+    grid = set(grid_coords(da, axes))
     for name, coord in da.coords.items():
         dims = set(coord.dims)
         if not dims & {axes.x, axes.y}:
             continue
         attrs = {k: v for k, v in coord.attrs.items() if k != "bounds"}
-        if coord.ndim == 1 and coord.dims[0] in (axes.x, axes.y) and name == coord.dims[0]:
+        dtype = coord.dtype if coord.dtype.kind == "f" else np.float64
+        if name in grid and coord.dtype.kind in "iuf" and coord.size >= 2:
             centres, _ = refine_1d(bounds_1d(coord.values), factor)
-            out[name] = xr.DataArray(centres.astype(coord.dtype, copy=False), dims=coord.dims,
+            out[name] = xr.DataArray(centres.astype(dtype, copy=False), dims=coord.dims,
                                      attrs=attrs)
-        elif coord.ndim == 2 and dims == {axes.x, axes.y}:
+        elif coord.ndim == 2 and dims == {axes.x, axes.y} and coord.dtype.kind in "iuf":
             vals = coord.transpose(axes.y, axes.x).values
             period = 360.0 if _is_longitude(coord) else None
-            fine = refine_2d(vals, factor, periodic=period).astype(coord.dtype, copy=False)
+            fine = refine_2d(vals, factor, periodic=period).astype(dtype, copy=False)
             out[name] = xr.DataArray(fine, dims=(axes.y, axes.x), attrs=attrs)
     return out
 

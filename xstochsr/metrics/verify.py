@@ -162,6 +162,9 @@ def verify(
     >>> ds.lag_correlation_ens.dims
     ('lag',)
     """
+    from ..validation import check_verify_inputs  # the one entry check of every input
+
+    check_verify_inputs(ens, obs, member_dim)
     ens, obs, member_dim = _prepare(ens, obs, member_dim)
     _require_data(ens, obs, member_dim)
     y, x = _spatial(obs, y_dim, x_dim)

@@ -96,6 +96,10 @@ class ModelCard:
         What the coarse training input looked like: value ``quantiles``, ``std``,
         ``grid_spacing``, ``time_step`` (see :mod:`xstochsr.training_range`);
         ``downscale`` warns with numbers when a field lies far outside it.
+    weights_sha256 : str
+        sha256 of the weights file saved with this card ("" on cards written before it
+        existed); :meth:`GANModel.load <xstochsr.models.gan.GANModel.load>` refuses
+        weights that do not match, e.g. after an interrupted save.
     """
 
     name: str
@@ -114,6 +118,7 @@ class ModelCard:
     citation: str = ""
     package_version: str = ""
     training_range: dict | None = None
+    weights_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, JSON-serialisable."""
@@ -146,7 +151,55 @@ class ModelCard:
             )
         if "name" not in d:
             raise ModelCardError("Model card has no 'name'.")
+        _check_schema(d)
         return cls(**d)
+
+
+#: field -> (accepted types, None allowed); checked before anything is built from a card.
+_SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
+    "name": ((str,), False), "kind": ((str,), False), "factor": ((int,), True),
+    "variable": ((str,), False), "standard_name": ((str,), True), "units": ((str,), True),
+    "transform": ((dict,), False), "architecture": ((dict,), False),
+    "native_grid_spacing": ((dict,), True), "training": ((dict,), False),
+    "scores": ((dict,), False), "description": ((str,), False), "license": ((str,), False),
+    "citation": ((str,), False), "package_version": ((str,), False),
+    "weights_sha256": ((str,), False), "training_range": ((dict,), True),
+}
+#: Largest factor a card may declare (the generator supports 2 to 16; baselines any).
+MAX_CARD_FACTOR = 64
+
+
+def _bad(field: str, expected: str, got: Any) -> ModelCardError:
+    return ModelCardError(
+        f"Model card field {field!r} must be {expected}, got {got!r}. The card is malformed "
+        "or was edited by hand: save the model again with model.save(), or fix that field."
+    )
+
+
+def _check_schema(d: dict[str, Any]) -> None:
+    """Types and ranges of every card field (not the architecture's sizes: see gan.py)."""
+    for key, value in d.items():
+        types, nullable = _SCHEMA[key]
+        if value is None and nullable:
+            continue
+        if not isinstance(value, types) or isinstance(value, bool):
+            names = " or ".join(t.__name__ for t in types) + (" or null" if nullable else "")
+            raise _bad(key, f"a {names}", value)
+    if not d["name"].strip():
+        raise _bad("name", "a non-empty string", d["name"])
+    factor = d.get("factor")
+    if factor is not None and not 2 <= factor <= MAX_CARD_FACTOR:
+        raise _bad("factor", f"an integer from 2 to {MAX_CARD_FACTOR}", factor)
+    transform = d.get("transform", {"kind": "identity"})
+    if not isinstance(transform.get("kind"), str):
+        raise _bad("transform", "an object with a string 'kind'", transform)
+    spacing = d.get("native_grid_spacing")
+    if spacing is not None:
+        value = spacing.get("value")
+        if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
+                or not isinstance(spacing.get("units"), (str, type(None)))):
+            raise _bad("native_grid_spacing", "{'value': <positive number>, 'units': <str>}",
+                       spacing)
 
 
 def _json_default(o: Any) -> Any:

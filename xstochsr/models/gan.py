@@ -5,27 +5,158 @@ Weights are stored as safetensors (never pickle) beside a JSON model card::
     model.save("runs/rain-x8")        # writes rain-x8.safetensors and rain-x8.json
     model = xstochsr.load_model("runs/rain-x8.safetensors")
 
-Both files are written to temporary names and renamed into place, so a failed save
-never leaves a half file where a good one was.
+Both files are written to temporary names, synced, and only then renamed into place
+one right after the other, so a failed save never leaves a half file where a good one
+was. The two files vouch for each other: the
+card holds the sha256 of the weights file, and the weights' metadata holds the sha256 of
+the card (written without that field) and the model's name, so a save killed between
+the two renames (new weights beside an old card) is refused at load instead of running.
+
+Loading checks everything before anything big is built: the card's schema, the sizes in
+its architecture (bounded, so an untrusted card cannot exhaust memory), the tensor names
+and shapes in the safetensors header against a network built on the ``meta`` device, and
+finally that every weight is finite.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ModelCardError, WeightsIntegrityError
-from ..io import atomic_write_bytes
+from ..errors import ModelCardError, UnsupportedFactorError, WeightsIntegrityError
+from ..io import atomic_write_files
 from . import transforms
 from .base import INIT_NOISE, NOISE, Downscaler, ModelCard, member_rng
-from .generator import Generator, GeneratorConfig
+from .generator import SUPPORTED_FACTORS, Generator, GeneratorConfig
 
-__all__ = ["GANModel", "model_paths"]
+__all__ = ["GANModel", "model_paths", "check_architecture", "read_header"]
+
+#: Bounds on the sizes a card may ask for (the paper's network is width 256, 3 blocks).
+MAX_WIDTH = 1024
+MAX_BLOCKS = 32
+MAX_CHANNELS = 16
+#: Largest safetensors header accepted (a generator's header is a few kB).
+MAX_HEADER_BYTES = 1 << 24
+FORMAT = "xstochsr-generator"
+
+
+def check_architecture(arch: dict[str, Any]) -> GeneratorConfig:
+    """Check a card's ``architecture`` (types and bounded sizes) and return its config.
+
+    Raises
+    ------
+    ModelCardError
+        Unknown keys, wrong types, or sizes outside the bounds (:data:`MAX_WIDTH`,
+        :data:`MAX_BLOCKS`, :data:`MAX_CHANNELS`), before any memory is allocated.
+    """
+    def bad(key: str, expected: str) -> ModelCardError:
+        return ModelCardError(
+            f"Model card architecture field {key!r} must be {expected}, got "
+            f"{arch.get(key)!r}. The card is malformed or not from xstochsr: save the "
+            "model again with model.save(), or fix that field."
+        )
+
+    def whole(key: str, lo: int, hi: int, required: bool = False) -> None:
+        if key not in arch and not required:
+            return
+        v = arch.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise bad(key, f"an integer from {lo} to {hi}")
+
+    if not isinstance(arch, dict) or not arch:
+        raise ModelCardError("The model card has no 'architecture'; save the model again.")
+    whole("factor", min(SUPPORTED_FACTORS), max(SUPPORTED_FACTORS), required=True)
+    if arch["factor"] not in SUPPORTED_FACTORS:
+        raise bad("factor", f"one of {SUPPORTED_FACTORS}")
+    whole("in_channels", 1, MAX_CHANNELS)
+    whole("out_channels", 1, MAX_CHANNELS)
+    whole("width", 2, MAX_WIDTH)
+    whole("noise_channels", 0, MAX_WIDTH - 1)
+    whole("encoder_blocks", 0, MAX_BLOCKS)
+    whole("init_blocks", 0, MAX_BLOCKS)
+    widths = arch.get("upsample_widths")
+    if widths is not None and (
+            not isinstance(widths, list) or len(widths) > 8
+            or not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= MAX_WIDTH
+                       for w in widths)):
+        raise bad("upsample_widths", f"null or a list of integers from 1 to {MAX_WIDTH}")
+    if arch.get("output_activation", "sigmoid") not in ("sigmoid", "none"):
+        raise bad("output_activation", "'sigmoid' or 'none'")
+    try:
+        return GeneratorConfig.from_dict(arch)
+    except UnsupportedFactorError as err:
+        raise ModelCardError(str(err)) from err
+    except TypeError as err:
+        raise ModelCardError(f"Model card architecture is malformed: {err}.") from err
+
+
+def read_header(blob: bytes, where: object) -> tuple[dict[str, tuple[str, tuple[int, ...]]],
+                                                     dict[str, str]]:
+    """Read a safetensors header without loading any tensor.
+
+    Returns
+    -------
+    tensors : dict
+        Name -> (dtype, shape).
+    metadata : dict
+        The ``__metadata__`` strings.
+
+    Raises
+    ------
+    WeightsIntegrityError
+        A truncated or malformed file.
+    """
+    def broken(why: str) -> WeightsIntegrityError:
+        return WeightsIntegrityError(
+            f"{where} is not a readable safetensors file ({why}); it is corrupted or "
+            "truncated. Save or fetch the model again."
+        )
+
+    if len(blob) < 8:
+        raise broken("shorter than its header")
+    (n,) = struct.unpack("<Q", blob[:8])
+    if n > min(MAX_HEADER_BYTES, len(blob) - 8):
+        raise broken(f"header of {n} bytes")
+    try:
+        header = json.loads(blob[8 : 8 + n])
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise broken(f"header is not JSON: {err}") from err
+    if not isinstance(header, dict):
+        raise broken("header is not an object")
+    meta = header.pop("__metadata__", None) or {}
+    tensors = {}
+    for k, v in header.items():
+        try:
+            tensors[k] = (str(v["dtype"]), tuple(int(i) for i in v["shape"]))
+        except (TypeError, KeyError, ValueError) as err:
+            raise broken(f"entry {k!r} is malformed") from err
+    return tensors, (meta if isinstance(meta, dict) else {})
+
+
+def _card_digest(card: ModelCard) -> str:
+    """sha256 of the card's JSON with its ``weights_sha256`` blanked (what the weights hold)."""
+    import dataclasses
+
+    text = dataclasses.replace(card, weights_sha256="").to_json()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_finite(state: dict, where: object, fix: str) -> None:
+    import torch
+
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsIntegrityError(
+            f"{where} holds NaN or infinite weights in {len(bad)} tensor(s) (first: "
+            f"{bad[0]!r}), e.g. from a diverged training run. {fix}"
+        )
 
 
 def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -146,14 +277,18 @@ class GANModel(Downscaler):
         """
         from safetensors.torch import save
 
-        from .. import __version__
+        from .._version import __version__
 
         weights, card_path = model_paths(path)
-        self.card.package_version = __version__
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        blob = save(state, metadata={"format": "xstochsr-generator", "name": self.card.name})
-        atomic_write_bytes(weights, blob)
-        atomic_write_bytes(card_path, self.card.to_json().encode())
+        _check_finite(state, f"Model {self.card.name!r}", "It was not saved: retrain it "
+                      "(or save an earlier checkpoint).")
+        self.card.package_version = __version__
+        self.card.weights_sha256 = ""
+        blob = save(state, metadata={"format": FORMAT, "name": self.card.name,
+                                     "card_sha256": _card_digest(self.card)})
+        self.card.weights_sha256 = hashlib.sha256(blob).hexdigest()
+        atomic_write_files({weights: blob, card_path: self.card.to_json().encode()})
         return weights, card_path
 
     @classmethod
@@ -175,9 +310,7 @@ class GANModel(Downscaler):
         ModelCardError
             Missing or invalid card.
         """
-        import hashlib
-
-        from safetensors import SafetensorError
+        import torch
         from safetensors.torch import load
 
         weights, card_path = model_paths(path)
@@ -189,26 +322,41 @@ class GANModel(Downscaler):
                 "and a .json card side by side: keep them together."
             )
         blob = weights.read_bytes()
-        if expected_sha256 is not None:
-            got = hashlib.sha256(blob).hexdigest()
-            if got != expected_sha256.removeprefix("sha256:"):
-                raise WeightsIntegrityError(
-                    f"{weights} has sha256 {got}, but the registry lists {expected_sha256}: "
-                    "the file is corrupted or was modified. Delete it so it is fetched again "
-                    "(xstochsr.datasets.fetch re-downloads it)."
-                )
+        got = hashlib.sha256(blob).hexdigest()
+        if expected_sha256 is not None and got != expected_sha256.removeprefix("sha256:"):
+            raise WeightsIntegrityError(
+                f"{weights} has sha256 {got}, but the registry lists {expected_sha256}: "
+                "the file is corrupted or was modified. Delete it so it is fetched again "
+                "(xstochsr.datasets.fetch re-downloads it)."
+            )
         try:
-            card = ModelCard.from_dict(json.loads(card_path.read_text()))
-        except json.JSONDecodeError as err:
+            raw = json.loads(card_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ModelCardError(f"Model card {card_path} is not valid JSON: {err}.") from err
+        card = ModelCard.from_dict(raw)  # schema and bounds
+        cfg = check_architecture(card.architecture)
+        tensors, meta = read_header(blob, weights)
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            expected = {k: tuple(v.shape) for k, v in Generator(cfg).state_dict().items()}
+        found = {k: shape for k, (_, shape) in tensors.items()}
+        if found != expected:
+            diff = sorted(set(found) ^ set(expected)) or sorted(
+                k for k in found if found[k] != expected[k])
+            raise WeightsIntegrityError(
+                f"The tensors in {weights} do not fit the architecture in {card_path} "
+                f"(first differences: {diff[:3]}). Keep each model's .safetensors and .json "
+                "together, or save the model again."
+            )
+        _check_pair(card, got, meta, weights, card_path)
         try:
             state = load(blob)
-        except (SafetensorError, Exception) as err:  # safetensors raises several kinds
+        except Exception as err:  # safetensors raises several kinds
             raise WeightsIntegrityError(
                 f"{weights} is not a readable safetensors file ({err}); it is corrupted. "
                 "Save or fetch the model again."
             ) from err
-        gen = Generator(GeneratorConfig.from_dict(card.architecture))
+        _check_finite(state, weights, "Retrain the model or fetch it again.")
+        gen = Generator(cfg)
         try:
             gen.load_state_dict(state, strict=True)
         except RuntimeError as err:
@@ -216,3 +364,26 @@ class GANModel(Downscaler):
                 f"The tensors in {weights} do not fit the architecture in {card_path}: {err}"
             ) from err
         return cls(gen, card)
+
+
+def _check_pair(card: ModelCard, weights_sha: str, meta: dict, weights: Path,
+                card_path: Path) -> None:
+    """Refuse weights and a card that were not saved together."""
+    fix = ("They were not saved together (an interrupted save, or files copied from two "
+           "models). Save the model again, or put the matching .json beside the weights.")
+    name = meta.get("name")
+    if meta.get("format") == FORMAT and name is not None and name != card.name:
+        raise WeightsIntegrityError(
+            f"{weights} holds the weights of model {name!r} but {card_path} describes "
+            f"{card.name!r}. {fix}"
+        )
+    if card.weights_sha256 and card.weights_sha256 != weights_sha:
+        raise WeightsIntegrityError(
+            f"{card_path} vouches for weights with sha256 {card.weights_sha256[:12]}..., but "
+            f"{weights} has {weights_sha[:12]}...: the weights are corrupted, or {fix[0].lower()}{fix[1:]}"
+        )
+    want = meta.get("card_sha256")
+    if want and want != _card_digest(card):
+        raise WeightsIntegrityError(
+            f"{weights} was saved with a different card than {card_path}. {fix}"
+        )

@@ -1,4 +1,4 @@
-"""Names -> model cards -> weights: ``list_models``, ``load_model`` and model choice.
+"""Names -> model cards -> weights: ``list_models`` and ``load_model``.
 
 Pretrained generators are the ``<name>.safetensors`` entries of ``data_registry.txt``
 (each with a ``<name>.json`` card beside it), served by :mod:`xstochsr.datasets` and
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UnitsError, UnknownModelError
+from ..errors import UnknownModelError
 from .base import Downscaler, ModelCard
 
 __all__ = ["list_models", "describe_models", "load_model", "pretrained_card", "select_model"]
@@ -107,10 +107,12 @@ def load_model(name_or_path: str | os.PathLike | Downscaler) -> Downscaler:
     WeightsIntegrityError
         The weights fail their sha256 check or cannot be read.
     """
+    from ..validation import check_model_ref
     from .gan import GANModel, model_paths
 
     if isinstance(name_or_path, Downscaler):
         return name_or_path
+    check_model_ref(name_or_path)
     name = os.fspath(name_or_path)
     baselines = _baselines()
     if name in baselines:
@@ -135,49 +137,18 @@ def load_model(name_or_path: str | os.PathLike | Downscaler) -> Downscaler:
     )
 
 
-def _same_quantity(a: str, b: str) -> bool:
-    """Whether two CF standard names describe the same quantity for model choice."""
-    from ..units import is_precipitation
-
-    return a == b or (is_precipitation(a) and is_precipitation(b))
-
-
 def select_model(units: str | None, standard_name: str | None, factor: int) -> str:
     """Name of the pretrained model that fits a field, for ``downscale(model=None)``.
 
-    A model fits when the field's units convert to the model's, its factor is ``factor``
-    and, when both name one, the standard names agree (two precipitation names, e.g.
-    ``precipitation_flux`` and ``lwe_precipitation_rate``, agree: units convert through
-    water density). Units alone never pick a model for a field that says it is
-    something else: ``m s-1`` converts to ``mm h-1``, but a wind is not rain. An exact
-    ``standard_name`` match wins over a compatible one.
+    Kept for callers of the old name: the rules live in :func:`xstochsr.model_choice.choose_model`
+    (model choice reads a field's metadata, which is the recipe layer's job). Units alone
+    never pick a model: without a ``standard_name`` this raises, listing the candidates.
 
     Raises
     ------
     UnknownModelError
-        No pretrained model fits; the message lists each model and what it expects.
+        No pretrained model fits, or several do; the message lists them and ``model=``.
     """
-    from ..units import affine
+    from ..model_choice import choose_model
 
-    fits = []
-    for name in _pretrained_names():
-        c = pretrained_card(name)
-        if c.factor != factor or units is None or c.units is None:
-            continue
-        if standard_name and c.standard_name and not _same_quantity(standard_name,
-                                                                    c.standard_name):
-            continue
-        try:
-            affine(units, c.units)
-        except UnitsError:
-            continue
-        fits.append((c.standard_name == standard_name, name))
-    if not fits:
-        raise UnknownModelError(
-            f"No pretrained model fits a field with standard_name={standard_name!r}, "
-            f"units={units!r} at factor {factor}. Models:\n{_known()}\n"
-            "Pass model=... explicitly (a baseline such as 'bilinear' works on any field), "
-            "or train one with xstochsr.train()."
-        )
-    fits.sort(key=lambda p: (not p[0], p[1]))
-    return fits[0][1]
+    return choose_model(units, standard_name, None, factor)[0]

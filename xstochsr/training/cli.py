@@ -69,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
     """Run ``xstochsr train`` with parsed ``args``; returns the exit status."""
     import xarray as xr
 
+    from ..io import write_netcdf
     from .loop import train
 
     overrides = _parse_overrides(args.overrides)
@@ -90,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
         if args.name:
             model.card.name = args.name
         weights, card = model.save(out / model.card.name)
-        model.history.to_netcdf(out / "history.nc")
+        write_netcdf(model.history, out / "history.nc")  # atomic: never a half file
         last = {k: float(v[-1]) for k, v in model.history.data_vars.items() if v.size}
         print(f"xstochsr: saved {weights} and {card.name} after {model.card.training['steps']} "
               f"steps; last values: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()

@@ -290,6 +290,7 @@ def load_training_data(
         Unusable input (no time axis, misaligned coarse field, several extra dims...).
     """
     from ..grid import find_axes
+    from ..validation import check_values
 
     da = _select(obj, var)
     from ..accumulation import to_rate  # ERA5 tp (m, time: sum) -> a rate, not "0.1 m dry"
@@ -317,6 +318,7 @@ def load_training_data(
         fine = fine[None]
     if not np.isfinite(fine).any():
         raise InvalidInputError("The training field holds no finite value.")
+    check_values(fine, nonnegative=bool(rain), what="The training field", name=str(da.name))
 
     if coarse is None:
         cdata = _block_nanmean(fine, factor)
