@@ -22,12 +22,13 @@ from typing import Any
 import torch
 
 from .adversarial import WGANGP
-from .crps import CRPSLoss, fair_crps
+from .crps import CRPSLoss, fair_crps, pooled
 from .mse import MSEObjective
 from .sample import GeneratedBatch, apply_mask
 
 __all__ = ["TERMS", "normalize", "Objective", "make_objective", "build_objective",
-           "GeneratedBatch", "apply_mask", "WGANGP", "MSEObjective", "CRPSLoss", "fair_crps"]
+           "GeneratedBatch", "apply_mask", "WGANGP", "MSEObjective", "CRPSLoss", "fair_crps",
+           "pooled"]
 
 #: Term names accepted in ``objective``.
 TERMS = ("wgan-gp", "crps", "mse")
