@@ -133,7 +133,11 @@ class TrainConfig:
     Hardware
     --------
     amp : bool
-        Mixed precision (bfloat16 autocast) for the forward passes.
+        Mixed precision (bfloat16 autocast) for the forward passes. Worth it only where
+        bf16 is native (``benchmarks/train_speed.py`` detects and measures it).
+    channels_last : bool
+        Keep the networks' convolution weights in channels-last memory layout
+        (``benchmarks/train_speed.py`` measures whether it helps on a machine).
     num_threads : int or None
         ``torch.set_num_threads`` for the run (None leaves it).
     """
@@ -192,6 +196,7 @@ class TrainConfig:
     progress: bool = True
     # hardware
     amp: bool = False
+    channels_last: bool = False
     num_threads: int | None = None
 
     def __post_init__(self) -> None:

@@ -65,7 +65,7 @@ __all__ = ["train", "Trainer", "read_checkpoint", "find_checkpoint"]
 
 #: Settings a resumed run may change; anything else must equal the checkpoint's.
 RESUMABLE = {"steps", "val_every", "val_sequences", "val_members", "checkpoint_every",
-             "keep_checkpoints", "progress", "num_threads", "amp"}
+             "keep_checkpoints", "progress", "num_threads", "amp", "channels_last"}
 
 #: Stream ids for seeding (``SeedSequence(seed, spawn_key=(stream, rank))``).
 _SPLIT, _SAMPLER, _NOISE, _VAL_PATCHES, _VAL_NOISE, _INIT = range(6)
@@ -361,9 +361,10 @@ class Trainer:
             self.D = Critic(cfg.critic_config()) if self.objective.adversarial else None
         if self.init_model is not None:
             self.G.load_state_dict(self.init_model.generator.state_dict(), strict=True)
-        self.G.to(self.device).train()
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.G.to(self.device, memory_format=fmt).train()
         if self.D is not None:
-            self.D.to(self.device).train()
+            self.D.to(self.device, memory_format=fmt).train()
         self.noise_gen = torch.Generator().manual_seed(_torch_seed(self.seed, _NOISE, self.rank))
         self.step = 0
         self.phase = "adam"
