@@ -23,7 +23,8 @@ first ``--sequences``), coarsened by 8 and downscaled by the *raw* network
 Usage (two runs at a time, one thread each; logs and results in ``runs/ablation``)::
 
     python scripts/make_rain_sequences.py --out runs/rain_sequences.nc
-    python scripts/ablate_objective.py run wgan --data runs/rain_sequences.nc --budget 240
+    python scripts/ablate_objective.py run wgan --data runs/rain_sequences.nc --budget 150
+    nohup python scripts/ablate_objective.py all --budget 150 &   # all six, two at a time
     python scripts/ablate_objective.py table          # markdown table of all results
 
 This is a small-budget comparison on simulated data, not the definitive ablation (that
@@ -158,22 +159,58 @@ def table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def run_all(args) -> int:
+    """Run every variant in its own process, two at a time, one thread each."""
+    import os
+    import subprocess
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    pending, running, failed = list(VARIANTS), [], []
+    common = ["--data", str(args.data), "--out", str(args.out), "--budget", str(args.budget),
+              "--seed", str(args.seed), "--frames", str(args.frames), "--sequences",
+              str(args.sequences), "--members", str(args.members), "--held-out",
+              str(args.held_out)]
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            name = pending.pop(0)
+            log = open(args.out / f"{name}.log", "w")
+            proc = subprocess.Popen([sys.executable, __file__, "run", name, *common],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env)
+            running.append((name, proc, log))
+            print(f"started {name} (pid {proc.pid})", flush=True)
+        time.sleep(5)
+        for item in list(running):
+            name, proc, log = item
+            if proc.poll() is not None:
+                log.close()
+                running.remove(item)
+                print(f"finished {name}: exit {proc.returncode}", flush=True)
+                if proc.returncode:
+                    failed.append(name)
+    print(table(args.out))
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["run", "table"])
+    p.add_argument("command", choices=["run", "all", "table"])
     p.add_argument("variant", nargs="?", choices=list(VARIANTS))
     p.add_argument("--data", type=Path, default=Path("runs/rain_sequences.nc"))
     p.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    p.add_argument("--budget", type=float, default=240.0, help="CPU seconds of training")
+    p.add_argument("--budget", type=float, default=150.0, help="CPU seconds of training")
     p.add_argument("--seed", type=int, default=20261130)
     p.add_argument("--frames", type=int, default=6)
     p.add_argument("--sequences", type=int, default=4)
     p.add_argument("--members", type=int, default=8)
     p.add_argument("--held-out", type=int, default=HELD_OUT, help="first held-out sequence")
+    p.add_argument("--parallel", type=int, default=2, help="runs at a time (all)")
     args = p.parse_args(argv)
     if args.command == "table":
         print(table(args.out))
         return 0
+    if args.command == "all":
+        return run_all(args)
     if args.variant is None:
         p.error("run needs a variant: " + ", ".join(VARIANTS))
     rec = train(args.variant, args.data, args.budget, args.seed, args.out)

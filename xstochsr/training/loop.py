@@ -942,7 +942,7 @@ class Trainer:
             "steps": self.step,
             "steps_planned": cfg.steps,
             "sequences_seen": self.step * cfg.batch_size * (
-                cfg.critic_steps + 1 if self.D is not None else 1),
+                (cfg.critic_steps if self.D is not None else 0) + self.objective.members),
             "interrupted": bool(interrupted),
             "seed": self.seed,
             "objective": cfg.objective_name,
