@@ -2,7 +2,8 @@
 
 Six generators, each trained for the same budget of *process CPU seconds* on one thread
 (fair on a machine whose cores are shared: wall time is not), on the simulated rain of
-``scripts/make_rain_sequences.py`` (sequences 0-111, as ``scripts/train_rain_x8.py``):
+``scripts/make_rain_sequences.py`` (the first ``--train-sequences`` of sequences 0-111,
+the training sequences of ``scripts/train_rain_x8.py``; cpu preset plus ``--set``):
 
     wgan           objective "wgan-gp" (the paper)
     wgan+crps      {"wgan-gp": 1, "crps": 1}
@@ -49,28 +50,34 @@ VARIANTS = {
     "wgan+crps-c": dict(objective={"wgan-gp": 1.0, "crps": 1.0}, constraint="multiplicative"),
     "crps-c": dict(objective="crps", constraint="multiplicative"),
 }
-TRAIN_SEQUENCES = slice(0, 112)
 HELD_OUT = 112
 
 
-def train(name: str, data: Path, budget: float, seed: int, out: Path) -> dict:
-    """Train variant ``name`` for ``budget`` CPU seconds; save it; return the record."""
+def train(name: str, data: Path, budget: float, seed: int, out: Path,
+          train_sequences: int = 112, settings: dict | None = None) -> dict:
+    """Train variant ``name`` for ``budget`` CPU seconds; save it; return the record.
+
+    ``train_sequences``: the first that many sequences train; ``settings``: TrainConfig
+    overrides shared by every variant (on top of the cpu preset).
+    """
     import torch
     import xarray as xr
 
     from xstochsr.training.loop import Trainer
 
     torch.set_num_threads(1)
-    ds = xr.open_dataset(data).isel(sequence=TRAIN_SEQUENCES)
-    kw = dict(VARIANTS[name], val_every=0, checkpoint_every=0, progress=False, num_threads=1)
+    ds = xr.open_dataset(data).isel(sequence=slice(0, min(train_sequences, HELD_OUT)))
+    kw = dict(settings or {}, **VARIANTS[name], val_every=0, checkpoint_every=0,
+              progress=False, num_threads=1)
     tr = Trainer(ds, "rain_rate", 8, preset="cpu", steps=10**7, seed=seed,
                  checkpoint_dir=out / name / "checkpoints", overrides=kw)
     c0, w0 = time.process_time(), time.perf_counter()
     losses = []
+    print(f"{name}: data ready, training for {budget:.0f} CPU s", flush=True)
     while time.process_time() - c0 < budget:
         logs = tr.train_step()
         losses.append(logs["loss_generator"])
-        if tr.step % 20 == 0:
+        if tr.step % 10 == 0:
             print(f"{name}: step {tr.step}, cpu {time.process_time() - c0:.0f} s, "
                   f"loss_generator {np.mean(losses[-20:]):.4g}", flush=True)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
@@ -78,7 +85,7 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path) -> dict:
     model = tr.run()  # nothing left to train: writes the checkpoint, builds the model
     model.card.name = f"ablation-{name}"
     model.save(out / name / "model")
-    return {"variant": name, "settings": {k: v for k, v in VARIANTS[name].items()},
+    return {"variant": name, "settings": kw, "train_sequences": int(ds.sizes["sequence"]),
             "steps": tr.step, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1),
             "seed": seed}
 
@@ -168,6 +175,8 @@ def run_all(args) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pending, running, failed = list(VARIANTS), [], []
     common = ["--data", str(args.data), "--out", str(args.out), "--budget", str(args.budget),
+              "--train-sequences", str(args.train_sequences),
+              *[x for kv in args.overrides for x in ("--set", kv)],
               "--seed", str(args.seed), "--frames", str(args.frames), "--sequences",
               str(args.sequences), "--members", str(args.members), "--held-out",
               str(args.held_out)]
@@ -205,6 +214,10 @@ def main(argv=None) -> int:
     p.add_argument("--members", type=int, default=8)
     p.add_argument("--held-out", type=int, default=HELD_OUT, help="first held-out sequence")
     p.add_argument("--parallel", type=int, default=2, help="runs at a time (all)")
+    p.add_argument("--train-sequences", type=int, default=112,
+                   help="train on the first N sequences (at most 112)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="TrainConfig override for every variant (JSON)")
     args = p.parse_args(argv)
     if args.command == "table":
         print(table(args.out))
@@ -213,7 +226,15 @@ def main(argv=None) -> int:
         return run_all(args)
     if args.variant is None:
         p.error("run needs a variant: " + ", ".join(VARIANTS))
-    rec = train(args.variant, args.data, args.budget, args.seed, args.out)
+    settings = {}
+    for item in args.overrides:
+        k, v = item.split("=", 1)
+        try:
+            settings[k] = json.loads(v)
+        except json.JSONDecodeError:
+            settings[k] = v
+    rec = train(args.variant, args.data, args.budget, args.seed, args.out,
+                args.train_sequences, settings)
     c0 = time.process_time()
     rec["scores"] = evaluate(args.out / args.variant / "model.safetensors", args.data,
                              args.frames, args.sequences, args.members, args.seed + 1,
