@@ -160,8 +160,8 @@ def table(out: Path) -> str:
         cells = []
         for c in COLUMNS:
             v = r.get(c, r.get("scores", {}).get(c))
-            cells.append("-" if v is None else f"{v:.0f}" if c in ("steps", "cpu_seconds")
-                         else f"{v:.3f}")
+            cells.append("-" if v is None else "n/a" if v != v  # NaN: members all dry
+                         else f"{v:.0f}" if c in ("steps", "cpu_seconds") else f"{v:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
