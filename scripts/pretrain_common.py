@@ -18,19 +18,52 @@ CITATION = ("Leinonen, Nerini & Berne (2021), IEEE TGRS 59(9):7211-7223, "
             "doi:10.1109/TGRS.2020.3032790")
 
 
-def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, steps: int, seed: int,
-                   resume: Path | None, description: str, license: str,
-                   card_training: dict, **train_kw) -> Path:
-    """Train with the CPU preset at factor 8, write ``out/name.{safetensors,json}``.
+def train_config(settings: dict):
+    """The :class:`xstochsr.TrainConfig` a script's ``SETTINGS`` give (what its card records).
 
-    The card records the steps actually trained (fewer than ``steps`` after Ctrl-C), the
-    training wall time summed over resumed runs (``xstochsr.train`` keeps it in the
-    checkpoints) and the machine; returns the weights path.
+    ``SETTINGS`` holds ``preset``, ``factor``, ``steps`` and any TrainConfig overrides;
+    ``seed`` (not a config field) is ignored here.
+    """
+    from xstochsr.training.config import from_preset
+
+    kw = {k: v for k, v in settings.items() if k not in ("preset", "seed")}
+    return from_preset(settings["preset"], **kw)
+
+
+def card_mismatches(settings: dict, card: dict) -> dict:
+    """``{setting: (script, card)}`` wherever a script's settings and a model card differ.
+
+    Compares every config field the card records (older cards lack newer fields, which
+    must then be at their defaults) and the seed.
+    """
+    ours = train_config(settings).to_dict()
+    theirs = card["training"]["config"]
+    diff = {k: (ours[k], theirs[k]) for k in theirs if k in ours and ours[k] != theirs[k]}
+    diff.update({k: (ours[k], "(absent: default)") for k in ours
+                 if k not in theirs and ours[k] != train_config(
+                     {"preset": settings["preset"]}).to_dict()[k]})
+    if settings.get("seed") != card["training"].get("seed"):
+        diff["seed"] = (settings.get("seed"), card["training"].get("seed"))
+    return diff
+
+
+def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, settings: dict,
+                   resume: Path | None, description: str, license: str,
+                   card_training: dict) -> Path:
+    """Train with ``settings`` (a script's ``SETTINGS``), write ``out/name.{safetensors,json}``.
+
+    Every training setting comes from ``settings`` so the card (which records the config
+    ``xstochsr.train`` ran with) is exactly what the script uses; a test checks the
+    shipped cards against the scripts. The card records the steps actually trained
+    (fewer after Ctrl-C), the training wall time summed over resumed runs and the
+    machine; returns the weights path.
     """
     t0 = time.time()
+    kw = {k: v for k, v in settings.items() if k not in ("preset", "factor", "steps", "seed")}
+    steps = settings["steps"]
     model = xstochsr.train(
-        ds, var=var, factor=8, preset="cpu", steps=steps, seed=seed,
-        checkpoint_dir=out / "checkpoints", resume=resume, checkpoint_every=100, **train_kw,
+        ds, var=var, factor=settings["factor"], preset=settings["preset"], steps=steps,
+        seed=settings["seed"], checkpoint_dir=out / "checkpoints", resume=resume, **kw,
     )
     wall = time.time() - t0
     model.card.name = name

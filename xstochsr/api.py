@@ -540,8 +540,9 @@ def _conserve_mode(model: Downscaler, conserve: bool | None,
     Additive conservation on rain (``model="bilinear", conserve=True``) would shift dry
     cells below zero; scaling keeps zeros and signs.
     """
-    if conserve is None:
-        conserve = model.card.kind == "generator"
+    if conserve is None:  # a constraint layer already conserves: no post-hoc rescaling
+        conserve = (model.card.kind == "generator"
+                    and not (model.card.architecture or {}).get("constraint"))
     if not conserve:
         return None
     rain_like = model.card.transform.get("kind") in ("log_rain", "log_threshold")

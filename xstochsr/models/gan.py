@@ -251,6 +251,11 @@ class GANModel(Downscaler):
         xn = transforms.forward(np.asarray(x, dtype=np.float32), self.card.transform)
         xt = torch.from_numpy(np.ascontiguousarray(xn, dtype=np.float32)).to(device)
         xt = xt.unsqueeze(0).expand(nm, -1, -1, -1, -1).reshape(nm * nb, nt, 1, ny, nx)
+        constrained = bool(g.config.constraint)  # output already in physical units
+        xp = None
+        if constrained:
+            xp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+            xp = xp.unsqueeze(0).expand(nm, -1, -1, -1, -1).reshape(nm * nb, nt, 1, ny, nx)
         f = self.card.factor
         out = np.empty((nm, nb, nt, ny * f, nx * f), dtype=np.float32)
         h = state
@@ -262,8 +267,12 @@ class GANModel(Downscaler):
                 if h is None:
                     init = self._noise(seed, members, nb, batch_offset, t, (ny, nx),
                                        INIT_NOISE, device)
-                y, h = g(xt[:, i : i + 1], None if noise is None else noise.unsqueeze(1), h, init)
-                y = transforms.inverse(y[:, 0, 0].float(), self.card.transform)
+                y, h = g(xt[:, i : i + 1], None if noise is None else noise.unsqueeze(1), h, init,
+                         **({"coarse": xp[:, i : i + 1], "transform": self.card.transform}
+                            if constrained else {}))
+                y = y[:, 0, 0].float()
+                if not constrained:
+                    y = transforms.inverse(y, self.card.transform)
                 out[:, :, i] = y.reshape(nm, nb, ny * f, nx * f).cpu().numpy()
         return out, h
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import ModelCardError, UnsupportedFactorError
 from .blocks import ConvGRUCell, ReflectConv, ResBlock, Upsample2x, activation
+from .constraints import CONSTRAINTS, apply_constraint
 
 __all__ = ["GeneratorConfig", "Generator", "SUPPORTED_FACTORS"]
 
@@ -53,6 +54,13 @@ class GeneratorConfig:
         ``width, width/2, ...`` (paper: 256, 128, 64, 32 for factor 16).
     output_activation : str
         ``"sigmoid"`` for outputs scaled to [0, 1] (the paper's transforms) or ``"none"``.
+    constraint : {"multiplicative", "additive"} or None
+        Hard conservation output layer (:mod:`xstochsr.models.constraints`): the output
+        is then in *physical units* and every ``factor x factor`` block mean equals the
+        coarse input exactly. ``"multiplicative"`` (softmax weights times the coarse
+        value: non-negative, dry blocks stay dry) for precipitation, ``"additive"`` for
+        signed fields. None (the paper's network, and every card written before this
+        setting existed): output in network space, no constraint.
     """
 
     factor: int = 8
@@ -64,8 +72,13 @@ class GeneratorConfig:
     init_blocks: int = 3
     upsample_widths: list[int] | None = None
     output_activation: str = "sigmoid"
+    constraint: str | None = None
 
     def __post_init__(self) -> None:
+        if self.constraint is not None and self.constraint not in CONSTRAINTS:
+            raise ModelCardError(
+                f"constraint must be one of {CONSTRAINTS} or None, not {self.constraint!r}."
+            )
         if self.factor not in SUPPORTED_FACTORS:
             raise UnsupportedFactorError(
                 f"The generator supports factors {SUPPORTED_FACTORS} (powers of two), not "
@@ -100,8 +113,15 @@ class GeneratorConfig:
         return cls(factor=factor, **base)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict of the constructor arguments."""
-        return dataclasses.asdict(self)
+        """JSON-serialisable dict of the constructor arguments.
+
+        ``constraint`` is left out when None, so cards of unconstrained networks stay
+        exactly as they were before the setting existed.
+        """
+        d = dataclasses.asdict(self)
+        if d["constraint"] is None:
+            del d["constraint"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
@@ -137,7 +157,9 @@ class Generator(nn.Module):
     noise : ``(B, T, noise_channels, H, W)``
     init_noise : ``(B, noise_channels, H, W)``
     h : ``(B, width, H, W)``
-    output : ``(B, T, out_channels, f * H, f * W)``
+    coarse : ``(B, T, in_channels, H, W)`` physical units (constrained networks only)
+    output : ``(B, T, out_channels, f * H, f * W)``; physical units when
+    ``config.constraint`` is set, else network space
     """
 
     def __init__(self, config: GeneratorConfig | None = None):
@@ -183,6 +205,9 @@ class Generator(nn.Module):
         noise: torch.Tensor | None = None,
         h: torch.Tensor | None = None,
         init_noise: torch.Tensor | None = None,
+        *,
+        coarse: torch.Tensor | None = None,
+        transform: dict | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate a fine sequence.
 
@@ -197,10 +222,18 @@ class Generator(nn.Module):
             ``x[:, 0]`` and ``init_noise``.
         init_noise : Tensor ``(B, noise_channels, H, W)``, optional
             Noise for the initial state (used only when ``h`` is None).
+        coarse : Tensor ``(B, T, C, H, W)``, optional
+            The coarse input in *physical units*; required when ``config.constraint``
+            is set (the block means the output must reproduce).
+        transform : dict, optional
+            The model's transform spec (:mod:`xstochsr.models.transforms`); required by
+            the additive constraint to bring the output to physical units.
 
         Returns
         -------
         y : Tensor ``(B, T, out_channels, f*H, f*W)``
+            Network space, or physical units with block means equal to ``coarse``
+            when ``config.constraint`` is set.
         h : Tensor ``(B, width, H, W)``, the state after the last frame.
 
         Notes
@@ -221,5 +254,28 @@ class Generator(nn.Module):
             h = self.gru(feat[:, i], h)
             states.append(h)
         hs = torch.stack(states, dim=1).reshape(b * t, -1, hh, ww)
-        y = self.out_act(self.head(self.decoder(hs)))
+        z = self.head(self.decoder(hs))
+        kind = self.config.constraint
+        if kind is None:
+            y = self.out_act(z)
+        else:
+            y = self._constrain(kind, z, coarse, transform, b * t)
         return y.reshape(b, t, self.config.out_channels, y.shape[-2], y.shape[-1]), h
+
+    def _constrain(self, kind, z, coarse, transform, n):
+        if coarse is None:
+            raise ValueError(
+                f"This generator has a {kind} constraint layer: pass coarse= (the coarse "
+                "input in physical units)."
+            )
+        to_phys = None
+        if kind == "additive":
+            if transform is None:
+                raise ValueError("The additive constraint needs transform= (the card's spec).")
+            from . import transforms
+
+            def to_phys(v):
+                return transforms.inverse(self.out_act(v).float(), transform)
+
+        cz = coarse.reshape(n, -1, *coarse.shape[-2:])
+        return apply_constraint(kind, z, cz, self.config.factor, to_physical=to_phys)

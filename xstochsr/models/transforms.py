@@ -57,8 +57,11 @@ def forward(x, spec: dict):
     if kind == "log_rain":
         thr, fill, top = spec["threshold"], spec["fill"], spec["max"]
         lo, hi = math.log10(fill), math.log10(top)
-        y = lib.where(x < thr, fill, lib.clip(x, thr, top) if lib is np else x.clamp(thr, top))
-        return (lib.log10(y) - lo) / (hi - lo)
+        # Below the threshold the output is exactly 0 by construction (not log10(fill)
+        # minus lo, which float32 SIMD paths round to +-3e-8): dry stays dry on every CPU.
+        y = lib.clip(x, thr, top) if lib is np else x.clamp(thr, top)
+        wet = (lib.log10(y) - lo) / (hi - lo)
+        return lib.where(x < thr, 0.0 * wet, wet)
     if kind == "log_threshold":
         thr, scale = spec["threshold"], spec["scale"]
         safe = lib.clip(x, thr, None) if lib is np else x.clamp(min=thr)

@@ -9,7 +9,8 @@ writes ``model_dir/<name>.safetensors`` + ``.json`` (load with ``xstochsr.load_m
 ``model_dir/history.nc`` (losses and validation scores) and checkpoints under
 ``model_dir/checkpoints`` (continue with ``--resume model_dir/checkpoints``).
 Any :class:`~xstochsr.training.config.TrainConfig` field can be set with
-``--set name=value`` (repeatable), e.g. ``--set batch_size=4 --set objective=mse``.
+``--set name=value`` (repeatable), e.g. ``--set batch_size=4 --set objective=mse``, or
+``--set 'objective={"wgan-gp": 1, "crps": 1}' --set constraint=multiplicative`` (JSON).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="generator updates")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn)")
     p.add_argument("--resume", default=None, help="checkpoint folder or file to continue")
+    p.add_argument("--init", default=None,
+                   help="pretrained model (name or path) to fine-tune, e.g. rain-x8")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--name", default=None, help="model name (default: <var>-x<factor>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -86,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         ds = ds.load()
     model = train(ds, args.var, args.factor, preset=args.preset, steps=args.steps,
                   seed=args.seed, resume=args.resume, checkpoint_dir=out / "checkpoints",
-                  device=args.device, coarse=coarse, **overrides)
+                  device=args.device, coarse=coarse, init=args.init, **overrides)
     if int(os.environ.get("RANK", "0")) == 0:
         if args.name:
             model.card.name = args.name

@@ -50,9 +50,24 @@ class TrainConfig:
 
     Objective and optimisation
     --------------------------
-    objective : {"wgan-gp", "mse"}
-        The paper's Wasserstein GAN with gradient penalty, or the deterministic
-        baseline: the same generator without noise, trained with MSE.
+    objective : str or dict
+        A term or a dict of weighted terms (:mod:`xstochsr.training.losses`):
+        ``"wgan-gp"`` (the paper's Wasserstein GAN with gradient penalty), ``"crps"``
+        (fair ensemble CRPS over ``ensemble_members`` members per input; alone it trains
+        with no critic at all), e.g. ``{"wgan-gp": 1.0, "crps": 1.0}``; or ``"mse"``,
+        the deterministic baseline (the same generator without noise), alone.
+    ensemble_members : int
+        k >= 2 members generated per coarse sequence for the CRPS term (2).
+    crps_scales : list of int
+        Average-pooling sizes (fine pixels) at which the CRPS is scored ([1, 4, 16]).
+    crps_space : {"physical", "network"}
+        Units of the CRPS term: physical (mm h-1 for rain; default) or network space.
+    constraint : {"multiplicative", "additive"} or None
+        Hard conservation output layer of the generator (Harder et al. 2023): block
+        means equal the coarse input exactly in physical units; multiplicative for
+        precipitation (non-negative, dry stays dry), additive for signed fields.
+    init : str or None
+        Pretrained model (registry name or path) the generator started from.
     gp_weight : float
         Gradient-penalty weight (10).
     critic_steps : int
@@ -64,7 +79,10 @@ class TrainConfig:
     betas : tuple of float
         Adam betas ((0.5, 0.9)).
     weight_decay : float
-        L2 penalty on convolution kernels (1e-4), coupled as in Keras' ``l2``.
+        Keras ``l2`` coefficient (1e-4): ``weight_decay * sum(w^2)`` added to the loss,
+        i.e. a coupled decay of ``2 * weight_decay * w`` in the gradient, on the kernels
+        the reference code regularises (the generator's residual-block convolutions;
+        not stems, GRU gates, output head, biases, or spectral-normalised critic weights).
     sgd_steps : int
         The last ``sgd_steps`` generator updates use plain SGD with ``sgd_lr``
         (paper: the last 50,000 of 400,000 sequences, i.e. 3,125 steps at batch 16).
@@ -85,7 +103,8 @@ class TrainConfig:
     wet_threshold : float or None
         Rain rate (model units) counted as wet; None: the transform's threshold.
     zero_batch_fraction : float
-        Fraction of batches that are all-zero sequences (0.2, rain only).
+        Fraction of the sequences of every batch that are all zero (0.2, rain only;
+        each sequence independently).
     min_valid_fraction : float
         Patches with a smaller fraction of finite fine values are never drawn.
     augment : bool
@@ -114,7 +133,11 @@ class TrainConfig:
     Hardware
     --------
     amp : bool
-        Mixed precision (bfloat16 autocast) for the forward passes.
+        Mixed precision (bfloat16 autocast) for the forward passes. Worth it only where
+        bf16 is native (``benchmarks/train_speed.py`` detects and measures it).
+    channels_last : bool
+        Keep the networks' convolution weights in channels-last memory layout
+        (``benchmarks/train_speed.py`` measures whether it helps on a machine).
     num_threads : int or None
         ``torch.set_num_threads`` for the run (None leaves it).
     """
@@ -138,7 +161,12 @@ class TrainConfig:
     critic_stream_blocks: int = 2
     critic_dense: int = 256
     # objective / optimisation
-    objective: str = "wgan-gp"
+    objective: str | dict = "wgan-gp"
+    ensemble_members: int = 2
+    crps_scales: list[int] = dataclasses.field(default_factory=lambda: [1, 4, 16])
+    crps_space: str = "physical"
+    constraint: str | None = None
+    init: str | None = None
     gp_weight: float = 10.0
     critic_steps: int = 5
     steps: int = 25000
@@ -168,13 +196,34 @@ class TrainConfig:
     progress: bool = True
     # hardware
     amp: bool = False
+    channels_last: bool = False
     num_threads: int | None = None
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # JSON gives lists
-        if self.objective not in ("wgan-gp", "mse"):
+        from .losses import normalize
+
+        try:
+            normalize(self.objective)
+        except ValueError as err:
+            raise InvalidInputError(str(err)) from err
+        if isinstance(self.objective, dict):
+            self.objective = {str(k): float(v) for k, v in self.objective.items()}
+        self.crps_scales = [int(s) for s in self.crps_scales]
+        if int(self.ensemble_members) < 2:
             raise InvalidInputError(
-                f"objective must be 'wgan-gp' or 'mse', not {self.objective!r}."
+                f"ensemble_members must be >= 2 (the fair CRPS compares members), got "
+                f"{self.ensemble_members}."
+            )
+        if not self.crps_scales or min(self.crps_scales) < 1:
+            raise InvalidInputError(f"crps_scales must be positive integers, got "
+                                    f"{self.crps_scales}.")
+        if self.crps_space not in ("physical", "network"):
+            raise InvalidInputError("crps_space must be 'physical' or 'network'.")
+        if self.constraint not in (None, "multiplicative", "additive"):
+            raise InvalidInputError(
+                f"constraint must be 'multiplicative' (precipitation), 'additive' (signed "
+                f"fields) or None, not {self.constraint!r}."
             )
         for name in ("patch_size", "seq_len", "batch_size", "critic_steps", "split_block"):
             if int(getattr(self, name)) < 1:
@@ -195,6 +244,9 @@ class TrainConfig:
         """JSON-serialisable dict (tuples become lists)."""
         d = dataclasses.asdict(self)
         d["betas"] = list(d["betas"])
+        d["crps_scales"] = list(d["crps_scales"])
+        if isinstance(d["objective"], dict):
+            d["objective"] = dict(d["objective"])
         return d
 
     @classmethod
@@ -208,22 +260,46 @@ class TrainConfig:
         _check_keys(overrides)
         return dataclasses.replace(self, **overrides)
 
+    @property
+    def objective_terms(self) -> dict[str, float]:
+        """The objective as ``{term: weight}`` (``"wgan-gp"`` -> ``{"wgan-gp": 1.0}``)."""
+        from .losses import normalize
+
+        return normalize(self.objective)
+
+    @property
+    def objective_name(self) -> str:
+        """Short label of the objective: ``"wgan-gp"``, ``"crps"``, ``"crps+wgan-gp"``."""
+        return "+".join(self.objective_terms)
+
+    def build_objective(self):
+        """The :class:`~xstochsr.training.losses.Objective` these settings describe."""
+        from .losses import build_objective
+
+        return build_objective(self.objective, gp_weight=self.gp_weight,
+                               ensemble_members=self.ensemble_members,
+                               crps_scales=self.crps_scales, crps_space=self.crps_space)
+
     def generator_config(self, *, output_activation: str = "sigmoid"):
         """Return the :class:`~xstochsr.models.generator.GeneratorConfig` described here.
 
-        With ``objective="mse"`` the generator gets no noise channels.
+        With ``objective="mse"`` the generator gets no noise channels; with a
+        multiplicative constraint the head gives logits (no output activation).
         """
         from ..models.generator import GeneratorConfig
 
+        if self.constraint == "multiplicative":
+            output_activation = "none"
         return GeneratorConfig(
             factor=self.factor,
             width=self.gen_width,
-            noise_channels=0 if self.objective == "mse" else self.gen_noise_channels,
+            noise_channels=0 if "mse" in self.objective_terms else self.gen_noise_channels,
             encoder_blocks=self.gen_encoder_blocks,
             init_blocks=self.gen_init_blocks,
             upsample_widths=None if self.gen_upsample_widths is None
             else list(self.gen_upsample_widths),
             output_activation=output_activation,
+            constraint=self.constraint,
         )
 
     def critic_config(self):

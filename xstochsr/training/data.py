@@ -112,11 +112,17 @@ class Batch:
     fine : ndarray ``(B, L, 1, P*f, P*f)`` float32, finite (missing values filled)
     mask : ndarray ``(B, L, 1, P*f, P*f)`` float32 or None
         1 where the fine target is valid, 0 where it was NaN; None if all valid.
+    coarse_phys : ndarray ``(B, L, 1, P, P)`` float32 or None
+        The coarse input in physical (model) units, NaN filled with 0.
+    fine_phys : ndarray ``(B, L, 1, P*f, P*f)`` float32 or None
+        The fine target in physical units, unsmoothed, NaN filled with 0.
     """
 
     coarse: np.ndarray
     fine: np.ndarray
     mask: np.ndarray | None
+    coarse_phys: np.ndarray | None = None
+    fine_phys: np.ndarray | None = None
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -482,7 +488,8 @@ class PatchSampler:
     augment : bool
         Random flips and rotations by 90 degrees.
     zero_batch_fraction : float
-        Probability that a batch is all-zero sequences (rain).
+        Probability that each sequence of a batch is all zeros (rain): about that
+        fraction of every batch, as in the paper.
     target_smoothing : float
         Gaussian sigma (fine pixels) applied to the transformed target.
 
@@ -574,12 +581,22 @@ class PatchSampler:
         return self.candidates[idx]
 
     def sample(self, n: int) -> Batch:
-        """Draw a batch of ``n`` random sequences in network space (see :class:`Batch`)."""
-        if self.zero_batch_fraction > 0 and self.rng.random() < self.zero_batch_fraction:
-            return self.zero_batch(n)
+        """Draw a batch of ``n`` random sequences in network space (see :class:`Batch`).
+
+        Each sequence is replaced by zeros with probability ``zero_batch_fraction``.
+        """
         origins = self.draw(n)
         ops = self.rng.integers(0, 8, size=n) if self.augment else np.zeros(n, dtype=int)
-        return self.assemble(origins, ops)
+        batch = self.assemble(origins, ops)
+        if self.zero_batch_fraction > 0:
+            rows = self.rng.random(n) < self.zero_batch_fraction
+            if rows.any():
+                z = self.zero_batch(int(rows.sum()))
+                for name in ("coarse", "fine", "coarse_phys", "fine_phys"):
+                    getattr(batch, name)[rows] = getattr(z, name)
+                if batch.mask is not None:
+                    batch.mask[rows] = 1.0
+        return batch
 
     def zero_batch(self, n: int) -> Batch:
         """``n`` sequences of zeros (no rain) in physical units, transformed."""
@@ -587,7 +604,8 @@ class PatchSampler:
         c = np.zeros((n, lt, 1, p, p), np.float32)
         y = np.zeros((n, lt, 1, p * f, p * f), np.float32)
         return Batch(coarse=np.asarray(transforms.forward(c, self.spec), np.float32),
-                     fine=np.asarray(transforms.forward(y, self.spec), np.float32), mask=None)
+                     fine=np.asarray(transforms.forward(y, self.spec), np.float32), mask=None,
+                     coarse_phys=c, fine_phys=y)
 
     def assemble(self, origins: np.ndarray, ops: np.ndarray | None = None) -> Batch:
         """Cut, augment and transform the patches at ``origins`` ``(n, 4)``.
@@ -619,7 +637,9 @@ class PatchSampler:
             s = self.target_smoothing
             yn = gaussian_filter(yn, sigma=(0, 0, s, s), mode="reflect").astype(np.float32)
         mask = None if valid.all() else valid.astype(np.float32)[:, :, None]
-        return Batch(coarse=cn[:, :, None], fine=yn[:, :, None], mask=mask)
+        return Batch(coarse=cn[:, :, None], fine=yn[:, :, None], mask=mask,
+                     coarse_phys=np.nan_to_num(c, nan=0.0)[:, :, None],
+                     fine_phys=np.nan_to_num(y, nan=0.0)[:, :, None])
 
 
 def fit_transform(data: TrainingData, runs: list[tuple[int, int, int]], kind: str) -> dict:

@@ -8,10 +8,16 @@
 
 What happens (see ``docs/training.md``): the field is brought into the model's units,
 split into training and validation blocks of time, sampled as random space-time patches
-(importance-weighted towards rain), and the generator and the recurrent critic are
-optimised with the paper's WGAN-GP objective (or MSE for the deterministic baseline).
-Losses go to a tqdm progress bar and to ``model.history`` (an xarray Dataset);
-validation scores are computed periodically on held-out blocks.
+(importance-weighted towards rain), and the generator (and, for an adversarial objective,
+the recurrent critic) is optimised with the objective's weighted terms
+(:mod:`xstochsr.training.losses`: the paper's WGAN-GP, a fair ensemble CRPS over ``k``
+members per input, or MSE for the deterministic baseline). Losses go to a tqdm progress
+bar and to ``model.history`` (an xarray Dataset); validation scores are computed
+periodically on held-out blocks, in physical units, with :mod:`xstochsr.metrics`.
+
+A non-finite loss stops training with :class:`~xstochsr.errors.TrainingError` before
+the optimiser step, after writing the (finite) state as a checkpoint; weights that are
+not finite are never checkpointed or turned into a model.
 
 Checkpoints (safetensors + JSON, written atomically; never pickle) hold both networks,
 both optimisers, the step, every RNG state and the config. ``train(..., resume=path)``
@@ -43,7 +49,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..errors import CheckpointError, InvalidInputError
+from ..errors import CheckpointError, InvalidInputError, TrainingError
 from .callbacks import StepTimer, notify
 from .checkpoint import (
     find_checkpoint,
@@ -60,7 +66,7 @@ __all__ = ["train", "Trainer", "read_checkpoint", "find_checkpoint"]
 
 #: Settings a resumed run may change; anything else must equal the checkpoint's.
 RESUMABLE = {"steps", "val_every", "val_sequences", "val_members", "checkpoint_every",
-             "keep_checkpoints", "progress", "num_threads", "amp"}
+             "keep_checkpoints", "progress", "num_threads", "amp", "channels_last"}
 
 #: Stream ids for seeding (``SeedSequence(seed, spawn_key=(stream, rank))``).
 _SPLIT, _SAMPLER, _NOISE, _VAL_PATCHES, _VAL_NOISE, _INIT = range(6)
@@ -90,6 +96,7 @@ def train(
     validation: Any = None,
     coarse: xr.DataArray | None = None,
     callbacks: Any = None,
+    init: Any = None,
     **overrides: Any,
 ):
     """Train a stochastic super-resolution generator on your own fine-resolution data.
@@ -131,9 +138,14 @@ def train(
     callbacks : list of callable, optional
         Called after each validation (step 0, every ``val_every`` steps, the end) as
         ``cb(step, scores)``; see :mod:`xstochsr.training.callbacks` (``LivePlot``).
+    init : str, path or GANModel, optional
+        Fine-tune a pretrained generator (e.g. ``"rain-x8"`` or a saved model's path):
+        its architecture, constraint and transform win over the preset; the data must
+        fit its factor and variable (units that convert, precipitation or not).
     **overrides
         Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
-        ``batch_size=4``, ``objective="mse"``, ``patch_size=6``); unknown names raise.
+        ``batch_size=4``, ``objective={"wgan-gp": 1.0, "crps": 1.0}``,
+        ``constraint="multiplicative"``, ``patch_size=6``); unknown names raise.
 
     Returns
     -------
@@ -150,7 +162,10 @@ def train(
     DomainTooSmallError
         The domain is smaller than a patch, or the series shorter than a sequence.
     CheckpointError
-        ``resume=`` points at nothing usable, or at a run with different settings.
+        ``resume=`` points at nothing usable, or at a run with different settings,
+        objective or data (variable, units, transform).
+    TrainingError
+        A loss became NaN or infinite (the last good state is kept as a checkpoint).
 
     Examples
     --------
@@ -160,7 +175,7 @@ def train(
     """
     trainer = Trainer(ds, var, factor, preset=preset, steps=steps, seed=seed, resume=resume,
                       checkpoint_dir=checkpoint_dir, device=device, validation=validation,
-                      coarse=coarse, overrides=overrides)
+                      coarse=coarse, init=init, overrides=overrides)
     trainer.callbacks = list(callbacks or [])
     return trainer.run()
 
@@ -228,16 +243,24 @@ class Trainer:
 
     def __init__(self, ds, var=None, factor=8, *, preset="cpu", steps=None, seed=None,
                  resume=None, checkpoint_dir=None, device="cpu", validation=None,
-                 coarse=None, overrides=None):
+                 coarse=None, init=None, overrides=None):
         import torch
 
         from ..models.critic import Critic
         from ..models.generator import Generator
         from . import data as D
-        from .objective import make_objective
+        from .pretrained import init_overrides, load_init
 
         overrides = dict(overrides or {})
         self.resume_meta, resume_tensors = None, None
+        self.init_model = None
+        if init is not None and resume is not None:
+            raise InvalidInputError("Give either init= (start from a pretrained model) or "
+                                    "resume= (continue a run), not both.")
+        if init is not None:
+            self.init_model = load_init(init)
+            overrides.update(init_overrides(self.init_model, factor, overrides))
+            factor = self.init_model.card.factor
         if resume is not None:
             resume_tensors, self.resume_meta = read_checkpoint(resume)
             cfg = self._resumed_config(self.resume_meta, factor, steps, overrides)
@@ -278,19 +301,23 @@ class Trainer:
 
         # --- data ----------------------------------------------------------------------
         t0 = time.perf_counter()
-        self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=cfg.units)
+        units = cfg.units
+        if self.init_model is not None:
+            units = self.init_model.card.units
+        self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=units)
         info = self.data.info
-        if self.resume_meta is not None and self.resume_meta["data"]["shape"] != info["shape"]:
-            raise CheckpointError(
-                f"The checkpoint was trained on data of shape {self.resume_meta['data']['shape']}"
-                f" but this data has shape {info['shape']}: resume with the same data."
-            )
         train_runs, val_runs = D.split_blocks(
             self.data.runs, block=cfg.split_block, val_fraction=cfg.val_fraction,
             seq_len=cfg.seq_len, rng=_rng(self.seed, _SPLIT))
         self.kind = D.choose_transform(cfg.transform, info["rain"])
         if self.resume_meta is not None:
+            _check_resumed_data(self.resume_meta, info, self.kind)
             self.spec = self.resume_meta["transform"]
+        elif self.init_model is not None:
+            from .pretrained import check_init_data
+
+            check_init_data(self.init_model, info, self.kind)
+            self.spec = dict(self.init_model.card.transform)
         else:
             self.spec = D.fit_transform(self.data, train_runs, self.kind)
         rain = self.kind in ("log_rain", "log_threshold") and info["rain"]
@@ -327,21 +354,32 @@ class Trainer:
         # --- networks ------------------------------------------------------------------
         act = "sigmoid" if self.kind in ("log_rain", "log_threshold", "minmax") else "none"
         self.gcfg = cfg.generator_config(output_activation=act)
-        self.objective = make_objective(cfg.objective, cfg.gp_weight)
+        if self.init_model is not None:  # the pretrained network's config wins
+            self.gcfg = self.init_model.generator.config
+        if self.gcfg.constraint == "multiplicative" and not info["rain"]:
+            warnings.warn("constraint='multiplicative' on a field that is not precipitation: "
+                          "outputs keep the sign of the coarse value; for signed fields use "
+                          "constraint='additive'.", stacklevel=3)
+        self.objective = cfg.build_objective()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_torch_seed(self.seed, _INIT))
             self.G = Generator(self.gcfg)
             self.D = Critic(cfg.critic_config()) if self.objective.adversarial else None
-        self.G.to(self.device).train()
+        if self.init_model is not None:
+            self.G.load_state_dict(self.init_model.generator.state_dict(), strict=True)
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.G.to(self.device, memory_format=fmt).train()
         if self.D is not None:
-            self.D.to(self.device).train()
+            self.D.to(self.device, memory_format=fmt).train()
         self.noise_gen = torch.Generator().manual_seed(_torch_seed(self.seed, _NOISE, self.rank))
         self.step = 0
         self.phase = "adam"
         self._make_optimizers(self._phase_for(0))
+        self.term_keys = [f"loss_{n.replace('-', '_')}" for n in cfg.objective_terms] \
+            if len(cfg.objective_terms) > 1 else []
         self.history: dict[str, list] = {k: [] for k in (
             "step", "loss_critic", "loss_generator", "wasserstein", "gradient_penalty",
-            "wall_time")}
+            *self.term_keys, "wall_time")}
         self.val_history: dict[str, list] = {"val_step": []}
         self.elapsed_before = 0.0
         if self.resume_meta is not None:
@@ -367,6 +405,21 @@ class Trainer:
         for k, v in overrides.items():
             if v is None:
                 continue
+            if k == "objective":
+                from .losses import normalize
+
+                try:
+                    same = normalize(v) == cfg.objective_terms
+                except ValueError as err:
+                    raise InvalidInputError(str(err)) from err
+                if not same:
+                    raise CheckpointError(
+                        f"The checkpoint was trained with objective {cfg.objective!r}; "
+                        f"resuming it with objective {v!r} is refused. Resume with the same "
+                        "objective, or start a new run from the saved model with "
+                        "init=<model path> and the new objective."
+                    )
+                continue
             if k not in RESUMABLE and getattr(cfg.replace(**{k: v}), k) != getattr(cfg, k):
                 raise CheckpointError(
                     f"The checkpoint was trained with {k}={getattr(cfg, k)!r}; a resumed run "
@@ -387,10 +440,9 @@ class Trainer:
         return "sgd" if cfg.sgd_steps and step >= cfg.steps - cfg.sgd_steps else "adam"
 
     def _param_groups(self, module, lr):
-        decay = [p for p in module.parameters() if p.ndim == 4]
-        other = [p for p in module.parameters() if p.ndim != 4]
-        return [{"params": decay, "weight_decay": self.cfg.weight_decay, "lr": lr},
-                {"params": other, "weight_decay": 0.0, "lr": lr}]
+        from .optim import l2_param_groups
+
+        return l2_param_groups(module, lr, self.cfg.weight_decay)
 
     def _make_optimizers(self, phase: str) -> None:
         import torch
@@ -466,6 +518,13 @@ class Trainer:
         m = None if batch.mask is None else torch.from_numpy(batch.mask).to(dev)
         return c, y, m
 
+    def _phys_tensors(self, batch):
+        import torch
+
+        dev = self.device
+        return (torch.from_numpy(np.ascontiguousarray(batch.coarse_phys)).to(dev),
+                torch.from_numpy(np.ascontiguousarray(batch.fine_phys)).to(dev))
+
     def _noise(self, b: int, t: int, h: int, w: int):
         nz = self.gcfg.noise_channels
         if nz == 0:
@@ -483,36 +542,72 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
-    def _generate(self, c):
+    def _generate(self, c, cp=None):
+        """Generator output for coarse ``c`` (network space) and ``cp`` (physical).
+
+        Returns ``(net, phys)``: the fields in network space and, for a constrained
+        generator (whose output is physical), in physical units; else ``phys`` is None.
+        """
+        from ..models import transforms
+
         b, t, _, h, w = c.shape
         noise, init = self._noise(b, t, h, w)
+        kw = {}
+        if self.gcfg.constraint:
+            kw = {"coarse": cp, "transform": self.spec}
         with self._autocast():
-            y, _ = self.G(c, noise, None, init)
-        return y.float()
+            y, _ = self.G(c, noise, None, init, **kw)
+        y = y.float()
+        if self.gcfg.constraint:
+            return transforms.forward(y, self.spec), y
+        return y, None
+
+    def _check_finite(self, loss, what: str) -> None:
+        import torch
+
+        if self._any(not bool(torch.isfinite(loss.detach()).all())):
+            raise _NonFiniteLoss(what, float(loss.detach()))
 
     def _critic_step(self) -> dict[str, float]:
         import torch
 
-        c, y, m = self._tensors(self.sampler.sample(self.local_batch))
+        batch = self.sampler.sample(self.local_batch)
+        c, y, m = self._tensors(batch)
+        cp = self._phys_tensors(batch)[0] if self.gcfg.constraint else None
         with torch.no_grad():
-            fake = self._generate(c)
+            fake, _ = self._generate(c, cp)
         with self._autocast():
             loss, logs = self.objective.critic_loss(self.D, c, y, fake, m,
                                                     generator=self.noise_gen)
+        self._check_finite(loss, "critic")
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self._allreduce_grads(self.D)
         self.opt_d.step()
         return {"loss_critic": float(loss.detach()), **logs}
 
-    def _generator_step(self) -> float:
-        c, y, m = self._tensors(self.sampler.sample(self.local_batch))
+    def _generator_step(self) -> dict[str, float]:
+        from ..models import transforms
+        from .losses import GeneratedBatch
+
+        batch = self.sampler.sample(self.local_batch)
+        c, y, m = self._tensors(batch)
+        phys = self.objective.needs_physical or bool(self.gcfg.constraint)
+        cp, yp = self._phys_tensors(batch) if phys else (None, None)
+        k = self.objective.members  # k members per coarse sequence, independent noise
         if self.D is not None:
             self.D.requires_grad_(False)
         try:
-            fake = self._generate(c)
+            ck = c.repeat(k, 1, 1, 1, 1)
+            fake, fake_phys = self._generate(ck, None if cp is None else cp.repeat(k, 1, 1, 1, 1))
+            if self.objective.needs_physical and fake_phys is None:
+                fake_phys = transforms.inverse(fake, self.spec)
+            unfold = (lambda t: None if t is None else t.reshape(k, *c.shape[:1], *t.shape[1:]))
+            gb = GeneratedBatch(coarse=c, real=y, fake=unfold(fake), mask=m, real_phys=yp,
+                                fake_phys=unfold(fake_phys))
             with self._autocast():
-                loss = self.objective.generator_loss(self.D, c, y, fake, m)
+                loss, logs = self.objective.generator_loss(self.D, gb)
+            self._check_finite(loss, "generator")
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
@@ -520,7 +615,10 @@ class Trainer:
                 self.D.requires_grad_(True)
         self._allreduce_grads(self.G)
         self.opt_g.step()
-        return float(loss.detach())
+        out = {"loss_generator": float(loss.detach())}
+        if self.term_keys:
+            out.update({f"loss_{n[len('loss_'):].replace('-', '_')}": v for n, v in logs.items()})
+        return out
 
     def train_step(self) -> dict[str, float]:
         """One generator update (after ``critic_steps`` critic updates); returns the logs."""
@@ -533,19 +631,23 @@ class Trainer:
                 for k, v in self._critic_step().items():
                     acc[k] = acc.get(k, 0.0) + v / self.cfg.critic_steps
             logs.update(acc)
-        logs["loss_generator"] = self._generator_step()
+        logs.update(self._generator_step())
         self.step += 1
         return self._mean_logs(logs)
 
     # --- validation -----------------------------------------------------------------------
     def validate(self) -> dict[str, float]:
-        """Scores of the generator on the held-out patches, in network (transformed) units.
+        """Scores of the generator on the held-out patches, in physical units.
 
-        ``val_rmse`` (ensemble mean vs truth), ``val_spread`` (ensemble standard
-        deviation), ``val_crps`` and, when :mod:`xstochsr.metrics` provides a rank
-        histogram, ``val_rank_ks`` (KS distance of the rank distribution from uniform).
+        The same :mod:`xstochsr.metrics` functions users call (see
+        :func:`~xstochsr.training.validation.scores`): ``val_rmse`` (ensemble mean vs
+        truth), ``val_spread``, ``val_crps``, ``val_rank_ks``, ``val_outlier_proportion``
+        and, for precipitation, the same on wet pixels (``val_wet_*``: truth or any
+        member at or above the transform's threshold).
         """
         import torch
+
+        from ..models import transforms
 
         vb = self.val_batch
         if vb is None:
@@ -560,20 +662,29 @@ class Trainer:
         with torch.no_grad():
             for mi in range(members):
                 for i in range(0, n, self.cfg.batch_size):
-                    c = torch.from_numpy(vb.coarse[i:i + self.cfg.batch_size]).to(self.device)
+                    sl = slice(i, i + self.cfg.batch_size)
+                    c = torch.from_numpy(vb.coarse[sl]).to(self.device)
                     b = c.shape[0]
                     noise = init = None
                     if nz:
                         noise = torch.randn((b, t, nz, h, w), generator=gen).to(self.device)
                         init = torch.randn((b, nz, h, w), generator=gen).to(self.device)
+                    kw = {}
+                    if self.gcfg.constraint:
+                        kw = {"coarse": torch.from_numpy(np.ascontiguousarray(
+                            vb.coarse_phys[sl])).to(self.device), "transform": self.spec}
                     with self._autocast():
-                        y, _ = self.G(c, noise, None, init)
-                    out[mi, i:i + b] = y.float()[:, :, 0].cpu().numpy()
+                        y, _ = self.G(c, noise, None, init, **kw)
+                    y = y.float()[:, :, 0]
+                    if not self.gcfg.constraint:
+                        y = transforms.inverse(y, self.spec)
+                    out[mi, i:i + b] = y.cpu().numpy()
         self.G.train(was_training)
-        truth = vb.fine[:, :, 0].copy()
+        truth = vb.fine_phys[:, :, 0].copy()
         if vb.mask is not None:
             truth[vb.mask[:, :, 0] == 0] = np.nan
-        return scores(out, truth)
+        wet = self.spec.get("threshold") if self.kind in ("log_rain", "log_threshold") else None
+        return scores(out, truth, wet_threshold=wet)
 
     # --- checkpoints --------------------------------------------------------------------
     def _gather_rng(self) -> tuple[list, list]:
@@ -593,6 +704,7 @@ class Trainer:
         """Write a checkpoint of the current step (rank 0 writes; all ranks must call)."""
         import torch
 
+        self._require_finite_weights()
         nps, tgs = self._gather_rng()
         path = None
         if self.rank == 0:
@@ -639,6 +751,22 @@ class Trainer:
             dist.barrier()
         return path
 
+    def _require_finite_weights(self) -> None:
+        import torch
+
+        for name, mod in (("generator", self.G), ("critic", self.D)):
+            if mod is None:
+                continue
+            bad = [k for k, v in mod.state_dict().items()
+                   if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+            if bad:
+                raise TrainingError(
+                    f"The {name} has non-finite weights ({', '.join(bad[:3])}...); they are "
+                    f"neither checkpointed nor made into a model. The last good checkpoint "
+                    f"is {self.last_checkpoint}; train again with lower lr_generator/"
+                    "lr_critic (or amp=False)."
+                )
+
     def _load_state(self, tensors: dict, meta: dict) -> None:
         import torch
 
@@ -660,8 +788,10 @@ class Trainer:
         torch.set_rng_state(tensors["rng/torch_cpu"])
         self.noise_gen.set_state(tensors[f"rng/noise/{self.rank}"])
         self.sampler.rng.bit_generator.state = meta["numpy_rng"][self.rank]
-        for k in self.history:
-            self.history[k] = tensors[f"history/{k}"].tolist()
+        n_hist = len(tensors["history/step"])
+        for k in self.history:  # older checkpoints lack the per-term losses
+            t = tensors.get(f"history/{k}")
+            self.history[k] = t.tolist() if t is not None else [float("nan")] * n_hist
         self.val_history = {k[len("val_history/"):]: v.tolist() for k, v in tensors.items()
                             if k.startswith("val_history/")} or {"val_step": []}
         self.elapsed_before = float(meta.get("elapsed_seconds", 0.0))
@@ -670,7 +800,8 @@ class Trainer:
     def _record(self, logs: dict[str, float]) -> None:
         h = self.history
         h["step"].append(self.step)
-        for k in ("loss_critic", "loss_generator", "wasserstein", "gradient_penalty"):
+        for k in ("loss_critic", "loss_generator", "wasserstein", "gradient_penalty",
+                  *self.term_keys):
             h[k].append(logs.get(k, float("nan")))
         h["wall_time"].append(self.elapsed_before + time.perf_counter() - self._t_start)
 
@@ -696,6 +827,7 @@ class Trainer:
         interrupted = partial = False
         stopper = _Stopper()
         timer = StepTimer()  # prints the run-time estimate after the first step
+        diverged = None
         try:
             with stopper:
                 if cfg.val_every and self.step == 0:  # untrained baseline: >= 2 points
@@ -722,8 +854,12 @@ class Trainer:
                         self.save_checkpoint()
         except KeyboardInterrupt:
             interrupted = True
+        except _NonFiniteLoss as err:
+            diverged = err
         finally:
             bar.close()
+        if diverged is not None:
+            self._stop_diverged(diverged)
         if not interrupted:
             try:  # Ctrl-C here still saves the checkpoint and returns the model
                 if cfg.val_every and (not self.val_history["val_step"]
@@ -742,6 +878,20 @@ class Trainer:
 
             dist.destroy_process_group()
         return model
+
+    def _stop_diverged(self, err: _NonFiniteLoss) -> None:
+        """Keep the last good state as a checkpoint and raise a TrainingError."""
+        kept = self.last_checkpoint
+        try:  # the optimiser step was skipped, so the weights are still those of before
+            kept = self.save_checkpoint(partial=True) or kept
+        except TrainingError:
+            pass
+        raise TrainingError(
+            f"The {err.what} loss became {err.value} at step {self.step + 1}: training "
+            f"stopped. The last good state is in checkpoint {kept}. Train again with lower "
+            "lr_generator/lr_critic (or a larger gp_weight, or amp=False); check the data "
+            "for extreme values."
+        ) from None
 
     # --- the result ---------------------------------------------------------------------
     def history_dataset(self) -> xr.Dataset:
@@ -764,15 +914,20 @@ class Trainer:
                   "val_crps": "CRPS on validation patches",
                   "val_rank_ks": "KS distance of the rank histogram from uniform",
                   "val_outlier_proportion": "fraction of truths outside the ensemble range"}
+        for k in self.term_keys:
+            dv[k] = ("step", np.asarray(h[k], dtype=np.float64),
+                     {"long_name": f"unweighted {k[len('loss_'):]} term of the generator loss"})
         for k, v in vh.items():
             if k == "val_step":
                 continue
+            units = "1" if k.endswith(("rank_ks", "outlier_proportion")) \
+                else str(self.data.info["units"])
             dv[k] = ("val_step", np.asarray(v, dtype=np.float64),
-                     {"long_name": vattrs.get(k, k), "units": "1 (transformed space)"})
+                     {"long_name": vattrs.get(k, k), "units": units})
         ds = xr.Dataset(dv, coords={"step": np.asarray(h["step"], dtype=np.int64),
                                     "val_step": np.asarray(vh.get("val_step", []),
                                                            dtype=np.int64)})
-        ds.attrs = {"title": "xstochsr training history", "objective": self.cfg.objective,
+        ds.attrs = {"title": "xstochsr training history", "objective": self.cfg.objective_name,
                     "preset": self.cfg.preset, "seed": self.seed}
         return ds
 
@@ -784,6 +939,7 @@ class Trainer:
         from ..models.gan import GANModel
 
         info, cfg = self.data.info, self.cfg
+        self._require_finite_weights()
         hist = self.history_dataset()
         last_val = {k: float(hist[k].values[-1]) for k in hist.data_vars
                     if k.startswith("val_") and hist.sizes.get("val_step", 0)}
@@ -800,10 +956,12 @@ class Trainer:
             "steps": self.step,
             "steps_planned": cfg.steps,
             "sequences_seen": self.step * cfg.batch_size * (
-                cfg.critic_steps + 1 if self.D is not None else 1),
+                (cfg.critic_steps if self.D is not None else 0) + self.objective.members),
             "interrupted": bool(interrupted),
             "seed": self.seed,
-            "objective": cfg.objective,
+            "objective": cfg.objective_name,
+            "constraint": self.gcfg.constraint,
+            "init": cfg.init,
             "config": cfg.to_dict(),
             "critic": None if self.D is None else self.D.config.to_dict(),
             "hardware": {"platform": platform.platform(), "machine": platform.machine(),
@@ -816,8 +974,10 @@ class Trainer:
             "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
             "xstochsr_version": __version__,
         }
-        kind_txt = "deterministic" if cfg.objective == "mse" else "stochastic GAN"
-        name = f"{info['variable']}-x{cfg.factor}" + ("-det" if cfg.objective == "mse" else "")
+        det = cfg.objective_terms == {"mse": 1.0}
+        kind_txt = ("deterministic" if det else "stochastic GAN" if self.D is not None
+                    else f"stochastic ({cfg.objective_name})")
+        name = f"{info['variable']}-x{cfg.factor}" + ("-det" if det else "")
         card = ModelCard(
             name=name,
             variable=info["variable"],
@@ -838,3 +998,32 @@ class Trainer:
         model.history = hist
         model.checkpoint = self.last_checkpoint
         return model
+
+
+class _NonFiniteLoss(Exception):
+    """Internal: a loss was NaN or infinite (turned into a TrainingError by ``run``)."""
+
+    def __init__(self, what: str, value: float):
+        super().__init__(what, value)
+        self.what, self.value = what, value
+
+
+def _check_resumed_data(meta: dict, info: dict, kind: str) -> None:
+    """Refuse to resume a checkpoint on data other than what it was trained on."""
+    old = meta["data"]
+    problems = []
+    if old.get("variable") != info["variable"]:
+        problems.append(f"variable {old.get('variable')!r} (now {info['variable']!r})")
+    if old.get("units") != info["units"]:
+        problems.append(f"units {old.get('units')!r} (now {info['units']!r})")
+    if meta["transform"].get("kind") != kind:
+        problems.append(f"transform {meta['transform'].get('kind')!r} (this data would use "
+                        f"{kind!r})")
+    if old.get("shape") != info["shape"]:
+        problems.append(f"shape {old.get('shape')} (now {info['shape']})")
+    if problems:
+        raise CheckpointError(
+            "The checkpoint was trained on other data: " + "; ".join(problems) + ". Resume "
+            "with the same data (variable, units, transform and shape), or start a new run "
+            "without resume= (init=<saved model> fine-tunes a trained model on new data)."
+        )

@@ -1,138 +1,21 @@
-"""Training objectives: the paper's WGAN-GP, and MSE for the deterministic baseline.
+"""Training objectives (kept for imports): the terms now live in :mod:`.losses`.
 
-Missing values: wherever the fine target is NaN (``mask == 0``), the generated field is
-replaced by the (filled) target before anything sees it, so the critic cannot tell real
-from fake there and no gradient reaches the generator from those pixels; MSE averages
-over valid pixels only. NaN never enters a loss.
-
-Shapes: B sequences, L frames, H x W coarse cells, f = factor.
+``WGANGP`` (the paper's), ``MSEObjective`` (deterministic baseline), the fair ensemble
+CRPS (``CRPSLoss``) and their weighted sum (``Objective``); see :mod:`.losses`.
 """
 
 from __future__ import annotations
 
-import torch
+from .losses import (  # noqa: F401
+    CRPSLoss,
+    MSEObjective,
+    Objective,
+    WGANGP,
+    apply_mask,
+    build_objective,
+    fair_crps,
+    make_objective,
+)
 
-__all__ = ["apply_mask", "WGANGP", "MSEObjective", "make_objective"]
-
-
-def apply_mask(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """``fake`` where ``mask`` is 1, ``real`` (filled) where it is 0.
-
-    Parameters
-    ----------
-    fake, real : Tensor ``(B, L, 1, fH, fW)``
-    mask : Tensor ``(B, L, 1, fH, fW)`` or None (all valid)
-    """
-    if mask is None:
-        return fake
-    return fake * mask + real * (1 - mask)
-
-
-class WGANGP:
-    """Wasserstein loss with gradient penalty (Gulrajani et al. 2017), as in the paper.
-
-    Critic loss ``E[D(c, fake)] - E[D(c, real)] + w * E[(||grad D(c, x_hat)|| - 1)^2]``
-    with ``x_hat = e * real + (1 - e) * fake``, ``e ~ U(0, 1)`` per sequence, and the same
-    coarse input ``c`` conditioning real, fake and interpolate. The gradient norm is
-    taken over the whole fine sequence of each sample, of the critic's score summed
-    over frames. Generator loss ``-E[D(c, fake)]``.
-
-    Parameters
-    ----------
-    gp_weight : float
-        Gradient-penalty weight (10 in the paper).
-    """
-
-    name = "wgan-gp"
-    adversarial = True
-
-    def __init__(self, gp_weight: float = 10.0):
-        self.gp_weight = float(gp_weight)
-
-    def critic_loss(
-        self,
-        critic: torch.nn.Module,
-        coarse: torch.Tensor,
-        real: torch.Tensor,
-        fake: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Critic loss for one batch.
-
-        Parameters
-        ----------
-        critic : Critic
-            ``critic(coarse, fine) -> (B, L)`` scores.
-        coarse : Tensor ``(B, L, 1, H, W)``
-        real : Tensor ``(B, L, 1, fH, fW)``
-            Target, missing values filled.
-        fake : Tensor ``(B, L, 1, fH, fW)``
-            Generator output (detached).
-        mask : Tensor ``(B, L, 1, fH, fW)`` or None
-        generator : torch.Generator, optional
-            Draws the interpolation weights ``e`` (on CPU; moved to the device).
-
-        Returns
-        -------
-        loss : Tensor (scalar)
-        logs : dict
-            ``wasserstein`` (critic's estimate ``E[D(real)] - E[D(fake)]``) and
-            ``gradient_penalty`` (unweighted).
-        """
-        fake = apply_mask(fake.detach(), real, mask)
-        b = real.shape[0]
-        e = torch.rand((b, 1, 1, 1, 1), generator=generator).to(real.device, real.dtype)
-        interp = (e * real + (1 - e) * fake).requires_grad_(True)
-        # one pass over real, fake and interpolates: one spectral-norm power iteration
-        scores = critic(coarse.repeat(3, 1, 1, 1, 1), torch.cat([real, fake, interp], dim=0))
-        s_real, s_fake, s_int = scores.float().split(b, dim=0)
-        (grad,) = torch.autograd.grad(s_int.sum(), interp, create_graph=True)
-        gnorm = grad.float().flatten(1).norm(2, dim=1)
-        gp = ((gnorm - 1.0) ** 2).mean()
-        wdist = s_real.mean() - s_fake.mean()
-        loss = -wdist + self.gp_weight * gp
-        return loss, {"wasserstein": float(wdist.detach()), "gradient_penalty": float(gp.detach())}
-
-    def generator_loss(
-        self,
-        critic: torch.nn.Module,
-        coarse: torch.Tensor,
-        real: torch.Tensor,
-        fake: torch.Tensor,
-        mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Return ``-E[D(coarse, fake)]`` (scalar), masked pixels taken from ``real``."""
-        fake = apply_mask(fake, real, mask)
-        return -critic(coarse, fake).float().mean()
-
-
-class MSEObjective:
-    """Mean squared error over valid pixels: the deterministic baseline ("Det. RCNN")."""
-
-    name = "mse"
-    adversarial = False
-
-    def generator_loss(
-        self,
-        critic: torch.nn.Module | None,
-        coarse: torch.Tensor,
-        real: torch.Tensor,
-        fake: torch.Tensor,
-        mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``mean((fake - real)^2)`` over pixels with ``mask == 1`` (scalar)."""
-        d2 = (fake.float() - real.float()) ** 2
-        if mask is None:
-            return d2.mean()
-        return (d2 * mask).sum() / mask.sum().clamp(min=1.0)
-
-
-def make_objective(name: str, gp_weight: float = 10.0):
-    """``"wgan-gp"`` -> :class:`WGANGP`, ``"mse"`` -> :class:`MSEObjective`."""
-    if name == "wgan-gp":
-        return WGANGP(gp_weight)
-    if name == "mse":
-        return MSEObjective()
-    raise ValueError(f"Unknown objective {name!r}; use 'wgan-gp' or 'mse'.")
+__all__ = ["apply_mask", "WGANGP", "MSEObjective", "CRPSLoss", "Objective", "make_objective",
+           "build_objective", "fair_crps"]
