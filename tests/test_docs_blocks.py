@@ -20,6 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 MARKER = "<!-- docs-test: small"
+#: Blocks that read data a script writes in minutes from raw downloads (say which in the
+#: marker); they are skipped here, and the blocks before them must still run.
+NEEDS_DATA = "<!-- docs-test: needs-data"
 #: Files other engineers own: their long blocks run small without a marker.
 UNMARKED_OK = ("docs/training.md", "docs/verification.md")
 SKIP = {"docs/api.md": "generated signatures of the API reference, not code to run"}
@@ -69,11 +72,11 @@ def _blocks(rel: str) -> list[str]:
     return [m.group(1) for m in FENCE.finditer((ROOT / rel).read_text())]
 
 
-def _marked(rel: str) -> list[bool]:
-    """Per block: is it preceded by the ``<!-- docs-test: small ... -->`` marker?"""
+def _marked(rel: str, marker: str = MARKER) -> list[bool]:
+    """Per block: is it preceded by the ``marker`` line (``<!-- docs-test: small ... -->``)?"""
     text = (ROOT / rel).read_text()
     return [text[:m.start()].rstrip().splitlines()[-1:] != []
-            and text[:m.start()].rstrip().splitlines()[-1].startswith(MARKER)
+            and text[:m.start()].rstrip().splitlines()[-1].startswith(marker)
             for m in FENCE.finditer(text)]
 
 
@@ -90,7 +93,9 @@ def small_train(monkeypatch):
 
     @functools.wraps(real)
     def _small(*args, **kw):
-        kw = {**kw, **SMALL_TRAIN}
+        small = {k: v for k, v in SMALL_TRAIN.items()
+                 if not (kw.get("init") is not None and k.startswith("gen_"))}  # init's net wins
+        kw = {**kw, **small}
         kw.pop("preset", None)
         return real(*args, preset="cpu", **kw)
 
@@ -117,8 +122,12 @@ def test_python_blocks_run(rel, tmp_path, monkeypatch, small_train, one_thread):
     long_runs = [i for i, code in enumerate(blocks) if "train(" in code and not marked[i]]
     assert rel in UNMARKED_OK or not long_runs, (
         f"{rel} blocks {long_runs} train without the '{MARKER} ... -->' marker line")
+    needs_data = _marked(rel, NEEDS_DATA)
     ns: dict = {"__name__": "__docs__"}
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # docs/data.md imports scripts/splits
     for i, code in enumerate(blocks):
+        if needs_data[i]:
+            continue
         pre = PRELUDE.get((rel, i), PRELUDE.get(rel) if i == 0 else None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
