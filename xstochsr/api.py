@@ -263,8 +263,9 @@ def downscale(
         candidates, when none or several fit (:mod:`xstochsr.model_choice`). The choice
         is logged (logger ``"xstochsr"``) and written to ``history``.
     seed : int, optional
-        A whole number >= 0; makes the output bit-identical on the same machine. None draws one, stored
-        in the output's ``xstochsr_seed`` attribute so the run can be repeated.
+        A whole number >= 0; makes the output bit-identical on the same machine. None
+        draws one, stored in the output's ``xstochsr_seed`` attribute so the run can be
+        repeated.
     time_chunk : int, optional
         Frames per chunk, a whole number >= 1 (the recurrent state is carried across
         chunks, so results do not depend on it). Default: the input's dask chunks, else 16.

@@ -20,7 +20,6 @@ import xarray as xr
 from .errors import (
     DomainTooSmallError,
     InvalidInputError,
-    IrregularCoordinateError,
     MissingAxisError,
 )
 from .validation import SPACING_RTOL  # noqa: F401  (kept importable from here)

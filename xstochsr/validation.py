@@ -180,7 +180,7 @@ def check_model_output(y: np.ndarray, model_name: str) -> None:
 
 def check_int(value: Any, name: str, *, minimum: int, maximum: int | None = None,
               allow_none: bool = False, example: str | None = None) -> int | None:
-    """A whole number in ``[minimum, maximum]`` (bool and floats refused).
+    """Check a whole number in ``[minimum, maximum]`` (bool and floats refused).
 
     Returns
     -------
@@ -211,7 +211,7 @@ def check_seed(seed: Any) -> int:
 
 
 def check_members(members: int | Sequence[int]) -> list[int]:
-    """A count (>= 1) or distinct non-negative member indices -> list of indices."""
+    """Turn a count (>= 1) or distinct non-negative member indices into a list of indices."""
     if isinstance(members, (int, np.integer)) and not isinstance(members, bool):
         n = check_int(members, "members", minimum=1, maximum=100_000, example="members=10")
         return list(range(n))
@@ -234,7 +234,7 @@ def check_time_chunk(time_chunk: Any) -> int | None:
 
 
 def check_factor(factor: Any) -> int:
-    """A whole number from 2 to :data:`MAX_FACTOR`."""
+    """Check a whole number from 2 to :data:`MAX_FACTOR`."""
     ok = isinstance(factor, (int, np.integer)) and not isinstance(factor, (bool, np.bool_))
     if not ok or factor < 2:
         raise InvalidInputError(
@@ -249,7 +249,7 @@ def check_factor(factor: Any) -> int:
 
 
 def check_device(device: Any) -> str:
-    """A torch device that exists on this machine (``"cpu"``, ``"cuda"``, ``"cuda:1"``...)."""
+    """Check a torch device exists on this machine (``"cpu"``, ``"cuda"``, ``"cuda:1"``...)."""
     if device is None:
         return "cpu"
     name = str(device)
@@ -300,7 +300,7 @@ def check_output_size(nbytes: int, *, lazy: bool) -> None:
 
 
 def check_model_ref(ref: Any) -> None:
-    """A model reference must be a model object, a non-empty name or a path."""
+    """Check a model reference: a model object, a non-empty name or a path."""
     from .models.base import Downscaler
 
     if isinstance(ref, Downscaler):
@@ -389,7 +389,7 @@ def _check_spacing(name: Hashable, coord: xr.DataArray) -> None:
 
 
 def time_steps(values: np.ndarray) -> np.ndarray:
-    """Steps between successive times in seconds (datetime64, cftime or numbers).
+    """Return the steps between successive times in seconds (datetime64, cftime or numbers).
 
     Raises
     ------

@@ -72,7 +72,7 @@ def _reference_critic_parameters() -> int:
         return conv(3, cin, cout) + conv(3, cout, cout) + (conv(1, cin, cout) if cin != cout else 0)
 
     widths = [1, 32, 64, 128, 256]
-    path = sum(res(a, b) for a, b in zip(widths[:-1], widths[1:]))
+    path = sum(res(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
     joint = res(512, 256) + res(256, 256)
     solo = 2 * res(256, 256)
     grus = 2 * 3 * conv(3, 512, 256)

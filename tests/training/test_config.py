@@ -106,7 +106,6 @@ def _check_optimizer(opt, kind, lr, weight_decay, betas=None, *, decays=True):
 
 def _count_steps(trainer, n):
     """Run ``n`` generator updates; count the critic's and generator's optimiser steps."""
-    import torch
 
     counts = {"g": 0, "d": 0, "types": []}
 

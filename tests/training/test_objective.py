@@ -61,10 +61,10 @@ def test_linear_critic_penalty_and_wasserstein_by_hand(gp_weight, scale):
     # the gradient of the summed scores w.r.t. any input is W whatever e is
     gp = (W.flatten().norm().item() - 1.0) ** 2
     B = real.shape[0]
-    s_real = [[(W[l] * real[b, l].double()).sum().item() + 0.7 * c[b, l].double().sum().item()
-               for l in range(2)] for b in range(B)]
-    s_fake = [[(W[l] * fake[b, l].double()).sum().item() + 0.7 * c[b, l].double().sum().item()
-               for l in range(2)] for b in range(B)]
+    s_real = [[(W[t] * real[b, t].double()).sum().item() + 0.7 * c[b, t].double().sum().item()
+               for t in range(2)] for b in range(B)]
+    s_fake = [[(W[t] * fake[b, t].double()).sum().item() + 0.7 * c[b, t].double().sum().item()
+               for t in range(2)] for b in range(B)]
     wdist = sum(map(sum, s_real)) / (2 * B) - sum(map(sum, s_fake)) / (2 * B)
     assert logs["gradient_penalty"] == pytest.approx(gp, rel=1e-4, abs=1e-6)
     assert logs["wasserstein"] == pytest.approx(wdist, rel=1e-4, abs=1e-5)
@@ -96,7 +96,7 @@ def test_interpolates_lie_between_real_and_fake_with_one_weight_per_sample():
     coarse_rows = torch.cat([s[0] for s in d.seen])
     fine_rows = torch.cat([s[1] for s in d.seen])
     # the same coarse input conditions real, fake and interpolates
-    for row, x in zip(coarse_rows, fine_rows):
+    for row in coarse_rows[:len(fine_rows)]:
         match = [b for b in range(3) if torch.equal(row, c[b])]
         assert match, "the critic saw a coarse sequence that is not the batch's"
     interp = [x for x in fine_rows

@@ -6,8 +6,12 @@ import torch
 import xarray as xr
 
 import xstochsr
-from xstochsr.errors import CheckpointError, InvalidInputError, TrainingError, \
-    UnsupportedFactorError
+from xstochsr.errors import (
+    CheckpointError,
+    InvalidInputError,
+    TrainingError,
+    UnsupportedFactorError,
+)
 from xstochsr.training import loop
 from xstochsr.training.data import load_training_data, synthetic_rain
 
@@ -170,8 +174,7 @@ def test_init_fine_tunes_a_pretrained_generator(rain, tmp_path):
 
 
 def test_a_fifth_of_every_batch_is_zero_sequences(rain):
-    from xstochsr.training.data import PatchSampler
-    from xstochsr.training.data import fit_transform
+    from xstochsr.training.data import PatchSampler, fit_transform
 
     d = load_training_data(rain, factor=4)
     spec = fit_transform(d, d.runs, "log_rain")

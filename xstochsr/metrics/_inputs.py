@@ -187,7 +187,7 @@ def _spatial(da: xr.DataArray, y_dim=None, x_dim=None) -> tuple[Hashable, Hashab
 
 
 def _time(da: xr.DataArray, time_dim=None, *, required: bool = True) -> Hashable | None:
-    """The time dimension: ``time_dim`` if given, else the T axis found with cf-xarray."""
+    """Return the time dimension: ``time_dim`` if given, else the T axis found with cf-xarray."""
     if time_dim is not None:
         if time_dim not in da.dims:
             raise InvalidInputError(

@@ -389,7 +389,8 @@ def _check_pair(card: ModelCard, weights_sha: str, meta: dict, weights: Path,
     if card.weights_sha256 and card.weights_sha256 != weights_sha:
         raise WeightsIntegrityError(
             f"{card_path} vouches for weights with sha256 {card.weights_sha256[:12]}..., but "
-            f"{weights} has {weights_sha[:12]}...: the weights are corrupted, or {fix[0].lower()}{fix[1:]}"
+            f"{weights} has {weights_sha[:12]}...: the weights are corrupted, or "
+            f"{fix[0].lower()}{fix[1:]}"
         )
     want = meta.get("card_sha256")
     if want and want != _card_digest(card):

@@ -273,7 +273,7 @@ class TrainConfig:
         return "+".join(self.objective_terms)
 
     def build_objective(self):
-        """The :class:`~xstochsr.training.losses.Objective` these settings describe."""
+        """Build the :class:`~xstochsr.training.losses.Objective` these settings describe."""
         from .losses import build_objective
 
         return build_objective(self.objective, gp_weight=self.gp_weight,

@@ -543,7 +543,7 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def _generate(self, c, cp=None):
-        """Generator output for coarse ``c`` (network space) and ``cp`` (physical).
+        """Run the generator on coarse ``c`` (network space) and ``cp`` (physical).
 
         Returns ``(net, phys)``: the fields in network space and, for a constrained
         generator (whose output is physical), in physical units; else ``phys`` is None.
@@ -602,7 +602,10 @@ class Trainer:
             fake, fake_phys = self._generate(ck, None if cp is None else cp.repeat(k, 1, 1, 1, 1))
             if self.objective.needs_physical and fake_phys is None:
                 fake_phys = transforms.inverse(fake, self.spec)
-            unfold = (lambda t: None if t is None else t.reshape(k, *c.shape[:1], *t.shape[1:]))
+
+            def unfold(t):
+                return None if t is None else t.reshape(k, *c.shape[:1], *t.shape[1:])
+
             gb = GeneratedBatch(coarse=c, real=y, fake=unfold(fake), mask=m, real_phys=yp,
                                 fake_phys=unfold(fake_phys))
             with self._autocast():

@@ -7,10 +7,10 @@ CRPS (``CRPSLoss``) and their weighted sum (``Objective``); see :mod:`.losses`.
 from __future__ import annotations
 
 from .losses import (  # noqa: F401
+    WGANGP,
     CRPSLoss,
     MSEObjective,
     Objective,
-    WGANGP,
     apply_mask,
     build_objective,
     fair_crps,

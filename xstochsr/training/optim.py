@@ -41,8 +41,11 @@ def decayed_parameters(module: nn.Module) -> list[nn.Parameter]:
 
 
 def l2_param_groups(module: nn.Module, lr: float, l2: float) -> list[dict]:
-    """Two groups: the :func:`decayed_parameters` with ``weight_decay = 2 * l2``, the rest
-    with none. ``l2`` is the Keras coefficient (``TrainConfig.weight_decay``)."""
+    """Split ``module``'s parameters into a decayed and an undecayed group.
+
+    The :func:`decayed_parameters` get ``weight_decay = 2 * l2``, the rest none. ``l2`` is
+    the Keras coefficient (``TrainConfig.weight_decay``).
+    """
     decay = decayed_parameters(module)
     ids = {id(p) for p in decay}
     other = [p for p in module.parameters() if id(p) not in ids]

@@ -91,7 +91,7 @@ class Objective:
         return any(getattr(t, "physical", False) for t, _ in self.terms.values())
 
     def critic_loss(self, critic, coarse, real, fake, mask=None, *, generator=None):
-        """The adversarial term's critic loss (see :meth:`WGANGP.critic_loss`)."""
+        """Return the adversarial term's critic loss (see :meth:`WGANGP.critic_loss`)."""
         for t, _ in self.terms.values():
             if t.adversarial:
                 return t.critic_loss(critic, coarse, real, fake, mask, generator=generator)
@@ -125,9 +125,12 @@ def build_objective(objective: str | Mapping[str, float], *, gp_weight: float = 
 
 
 def make_objective(objective: str | Mapping[str, float], gp_weight: float = 10.0, **kw):
-    """A single term name gives that term (``"wgan-gp"`` -> :class:`WGANGP`, ``"mse"`` ->
+    """Build an objective from a term name or a dict of weighted terms.
+
+    A single term name gives that term (``"wgan-gp"`` -> :class:`WGANGP`, ``"mse"`` ->
     :class:`MSEObjective`, ``"crps"`` -> :class:`CRPSLoss`); a dict gives an
-    :class:`Objective` (``kw``: :func:`build_objective`'s settings)."""
+    :class:`Objective` (``kw``: :func:`build_objective`'s settings).
+    """
     if isinstance(objective, str):
         normalize(objective)
         if objective == "wgan-gp":

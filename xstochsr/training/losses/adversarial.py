@@ -96,6 +96,6 @@ class WGANGP:
         return -critic(coarse, fake).float().mean()
 
     def loss(self, critic: torch.nn.Module, s: GeneratedBatch) -> torch.Tensor:
-        """Generator loss over all ``k * B`` members of ``s`` (scalar)."""
+        """Return the generator loss over all ``k * B`` members of ``s`` (scalar)."""
         coarse, real, fake, mask = s.flat()
         return self.generator_loss(critic, coarse, real, fake, mask)
