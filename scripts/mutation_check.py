@@ -87,7 +87,7 @@ def _reregister(root: Path, names: list[str]) -> None:
         reg.write_text(text)
 
 
-OBJ = "xstochsr/training/objective.py"
+OBJ = "xstochsr/training/losses/adversarial.py"  # WGANGP; training/objective.py re-exports
 CFG = "xstochsr/training/config.py"
 LOOP = "xstochsr/training/loop.py"
 CRITIC = "xstochsr/models/critic.py"
