@@ -96,6 +96,10 @@ T_CFG = "tests/training/test_config.py"
 T_CRITIC = "tests/models/test_critic.py"
 T_REG = "tests/models/test_registry.py"
 T_TRAIN = "tests/training/test_train.py"
+CRPS = "xstochsr/training/losses/crps.py"
+CONSTR = "xstochsr/models/constraints.py"
+T_LOSSES = "tests/training/test_losses.py"
+T_CONSTR = "tests/models/test_constraints.py"
 
 MUTATIONS = [
     Mutation("penalty-weight", "gradient-penalty weight halved inside WGANGP",
@@ -150,6 +154,12 @@ MUTATIONS = [
     Mutation("loop-one-critic-step", "the loop makes one critic update whatever the preset",
              [T_CFG], ["reaches_the_optimisers", "not_swapped"],
              edits=[(LOOP, r"for _ in range\(self\.cfg\.critic_steps\):", "for _ in range(1):")]),
+    Mutation("crps-spread-dropped", "fair CRPS without its spread term (plain mean error)",
+             [T_LOSSES], ["fair_crps_of_a_tiny_ensemble_by_hand", "prefers_the_right_spread"],
+             edits=[(CRPS, r"return skill - spread / \(k \* \(k - 1\)\)", "return skill")]),
+    Mutation("constraint-bypassed", "multiplicative constraint layer returns raw logits",
+             [T_CONSTR], ["conserves_in_physical_units", "needs_no_rescaling"],
+             edits=[(CONSTR, r"return multiplicative\(z, coarse, factor\)", "return z")]),
     Mutation("card-scores-swapped", "reproducibility scores of the two cards swapped",
              [T_REG, "-k", "recomputed"], ["recomputed_from_the_shipped_weights"],
              apply=_swap_card_scores),
