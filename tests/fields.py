@@ -13,6 +13,14 @@ import xarray as xr
 
 RAIN_TRANSFORM = {"kind": "log_rain", "threshold": 0.1, "fill": 0.025, "max": 100.0}
 
+#: Smallest training settings that still validate and checkpoint every few steps, shared by
+#: the CPU, notebook and CUDA training tests so they exercise one configuration.
+TINY_TRAIN = dict(factor=4, gen_width=16, gen_noise_channels=4, gen_encoder_blocks=1,
+                  gen_init_blocks=1, critic_width=16, critic_dense=16, critic_coarse_blocks=1,
+                  critic_stream_blocks=1, patch_size=4, seq_len=3, batch_size=4,
+                  critic_steps=2, split_block=8, val_every=3, val_sequences=4, val_members=3,
+                  checkpoint_every=3, progress=False)
+
 
 def rain_values(rng, shape):
     """Gamma-distributed rain with ~40% dry cells, in mm h-1."""

@@ -7,6 +7,7 @@ says how to run them. Run them on a GPU machine before a release (``scripts/rele
 import numpy as np
 import pytest
 import torch
+from fields import TINY_TRAIN as TINY
 
 import xstochsr
 from xstochsr.models.critic import Critic, CriticConfig
@@ -17,12 +18,6 @@ pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
     reason="needs a GPU machine and none was available here; run on a GPU machine: "
            "python -m pytest tests/test_api.py tests/training/test_cuda.py -k cuda")
-
-TINY = dict(factor=4, gen_width=16, gen_noise_channels=4, gen_encoder_blocks=1,
-            gen_init_blocks=1, critic_width=16, critic_dense=16, critic_coarse_blocks=1,
-            critic_stream_blocks=1, patch_size=4, seq_len=3, batch_size=4, critic_steps=2,
-            split_block=8, val_every=3, val_sequences=4, val_members=3, checkpoint_every=3,
-            progress=False)
 
 
 def test_cuda_critic_and_penalty_match_cpu():

@@ -4,19 +4,13 @@ import signal
 import numpy as np
 import pytest
 import torch
+from fields import TINY_TRAIN as TINY
 
 import xstochsr
 from xstochsr.errors import CheckpointError, DomainTooSmallError, InvalidInputError
 from xstochsr.models.gan import GANModel
 from xstochsr.training import loop
 from xstochsr.training.data import synthetic_rain
-
-TINY = dict(factor=4, gen_width=16, gen_noise_channels=4, gen_encoder_blocks=1,
-            gen_init_blocks=1, critic_width=16, critic_dense=16, critic_coarse_blocks=1,
-            critic_stream_blocks=1, patch_size=4, seq_len=3, batch_size=4, critic_steps=2,
-            split_block=8, val_every=3, val_sequences=4, val_members=3, checkpoint_every=3,
-            progress=False)
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
