@@ -128,15 +128,6 @@ def _hours(step) -> float:
     )
 
 
-def _median_step(da: xr.DataArray, t: str) -> float | None:
-    if t not in da.coords or da.sizes[t] < 2:
-        return None
-    try:
-        return _hours(np.median(np.diff(da.coords[t].values)))
-    except InvalidInputError:
-        return None
-
-
 def to_rate(da: xr.DataArray, t: str | None = None) -> tuple[xr.DataArray, Accumulation | None]:
     """Divide an accumulation by its period: ``m`` over 1 h -> ``m h-1``.
 

@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .errors import IrregularCoordinateError
+from .validation import time_steps
+
 __all__ = ["QUANTILES", "OutOfRangeWarning", "measure", "check"]
 
 #: Quantiles recorded (of the coarse input, in model units).
@@ -39,15 +42,16 @@ class OutOfRangeWarning(UserWarning):
 
 
 def _time_step_minutes(da: xr.DataArray, t: str | None) -> float | None:
+    """Median time step in minutes; None without a calendar time axis of >= 2 steps."""
     if t is None or t not in da.coords or da.sizes[t] < 2:
         return None
-    d = np.diff(da.coords[t].values)
-    step = np.median(d) if d.dtype.kind == "m" else d[len(d) // 2]
-    if isinstance(step, np.timedelta64):
-        return float(step / np.timedelta64(1, "s")) / 60.0
-    if hasattr(step, "total_seconds"):
-        return step.total_seconds() / 60.0
-    return None
+    values = da.coords[t].values
+    if values.dtype.kind in "iuf":  # plain numbers: no unit of time to compare
+        return None
+    try:
+        return float(np.median(time_steps(values))) / 60.0
+    except IrregularCoordinateError:
+        return None
 
 
 def _sample(values: np.ndarray) -> np.ndarray:
