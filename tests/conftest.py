@@ -5,11 +5,26 @@ No test depends on pretrained weights or the network: models are built in test c
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from fields import tiny_model
+from hypothesis import HealthCheck, settings
 
 import xstochsr  # noqa: F401  (registers .sr)
+
+# Property tests: the same examples on every CI run (a red CI must be reproducible and not
+# depend on the draw); `HYPOTHESIS_PROFILE=slow` explores new, random examples, many more.
+settings.register_profile(
+    "ci", max_examples=15, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "slow", max_examples=300, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True, scope="session")

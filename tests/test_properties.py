@@ -25,20 +25,13 @@ import pandas as pd
 import pytest
 import xarray as xr
 from fields import tiny_model
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import xstochsr
 from xstochsr.errors import XStochSRError
 
-settings.register_profile(
-    "ci", max_examples=15, deadline=None, derandomize=True, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "slow", max_examples=300, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+# the "ci" and "slow" profiles are registered in conftest.py
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 ci = settings(settings.get_profile(PROFILE))
 few = settings(settings.get_profile(PROFILE),
