@@ -1,35 +1,39 @@
-"""Preliminary ablation of the training objective at equal CPU time (issue 10).
+"""Ablation of the training objective at equal CPU time (issue 10).
 
-Six generators, each trained for the same budget of *process CPU seconds* on one thread
+Generators, each trained for the same budget of *process CPU seconds* on one thread
 (fair on a machine whose cores are shared: wall time is not), on the simulated rain of
 ``scripts/make_rain_sequences.py`` (the first ``--train-sequences`` of sequences 0-111,
-the training sequences of ``scripts/train_rain_x8.py``; cpu preset plus ``--set``):
+the training sequences of the fixed split; cpu preset plus ``--set``):
 
     wgan           objective "wgan-gp" (the paper)
     wgan+crps      {"wgan-gp": 1, "crps": 1}
     crps           "crps" alone (no critic)
     ...-c          the same with constraint="multiplicative" (hard conservation layer)
+    ...-fine       noise also injected at every upsampling scale (gen_fine_noise=1)
+    ...-adaptive   the adversarial weight rescaled to keep the CRPS term's share of the
+                   gradient (term_balance="adaptive")
 
-and scored on held-out simulated sequences 112-127 (first ``--frames`` frames of the
+and scored on the split's *validation* sequences 112-127 (first ``--frames`` frames of the
 first ``--sequences``), coarsened by 8 and downscaled by the *raw* network
-(``conserve=False``; no post-hoc rescaling) with ``--members`` members:
+(``conserve=False``; no post-hoc rescaling) with ``--members`` members, with
+:func:`xstochsr.metrics.verify` (the function users call): CRPS, wet-pixel (truth or a
+member >= 0.1 mm h-1) rank KS and outlier proportion, member and truth lag-1 (5 min)
+autocorrelation, log spectral distance, block-edge ratio of members and truth; plus
+the block-mean error, mean |block mean of a member - coarse value| / mean coarse value.
+``baselines`` scores bilinear interpolation and RainFARM on the same cases.
 
-    block_err   mean |block mean of a member - coarse value| / mean coarse value
-    crps        CRPS (mm h-1), all pixels, :func:`xstochsr.metrics.crps`
-    wet_outl    outlier proportion on wet pixels (truth or a member >= 0.1 mm h-1)
-    wet_ks      rank-histogram KS on the same wet pixels
-    lag1        member lag-1 (5 min) autocorrelation of frames, mean over members,
-    lag1_truth  and the truth's, over the same cases
+Runs resume: ``run``/``all`` with a larger ``--budget`` continue each variant from its
+checkpoint (kept every ``--checkpoint-cpu`` CPU seconds with the CPU time spent), so the
+budget can grow across sessions; every budget reached keeps its scores in
+``<out>/<variant>/results/cpu-<seconds>.json``.
 
 Usage (two runs at a time, one thread each; logs and results in ``runs/ablation``)::
 
     python scripts/make_rain_sequences.py --out runs/rain_sequences.nc
     python scripts/ablate_objective.py run wgan --data runs/rain_sequences.nc --budget 150
-    nohup python scripts/ablate_objective.py all --budget 150 &   # all six, two at a time
+    nohup python scripts/ablate_objective.py all --budget 1200 &   # all, two at a time
+    python scripts/ablate_objective.py baselines      # bilinear and RainFARM, same cases
     python scripts/ablate_objective.py table          # markdown table of all results
-
-This is a small-budget comparison on simulated data, not the definitive ablation (that
-needs the fixed train/validation/test split on real data, and far longer runs).
 """
 
 from __future__ import annotations
@@ -49,16 +53,32 @@ VARIANTS = {
     "wgan-c": dict(objective="wgan-gp", constraint="multiplicative"),
     "wgan+crps-c": dict(objective={"wgan-gp": 1.0, "crps": 1.0}, constraint="multiplicative"),
     "crps-c": dict(objective="crps", constraint="multiplicative"),
+    # issue 10's further levers, on the best objectives with the constraint
+    "crps-c-fine": dict(objective="crps", constraint="multiplicative", gen_fine_noise=1),
+    "wgan+crps-c-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
+                                 constraint="multiplicative", term_balance="adaptive"),
+    "wgan+crps-c-fine-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
+                                      constraint="multiplicative", term_balance="adaptive",
+                                      gen_fine_noise=1),
 }
 HELD_OUT = 112
 
 
-def train(name: str, data: Path, budget: float, seed: int, out: Path,
-          train_sequences: int = 112, settings: dict | None = None) -> dict:
-    """Train variant ``name`` for ``budget`` CPU seconds; save it; return the record.
+def _latest(ckpt_dir: Path) -> Path | None:
+    return ckpt_dir if any(ckpt_dir.glob("ckpt-*.json")) else None
 
-    ``train_sequences``: the first that many sequences train; ``settings``: TrainConfig
-    overrides shared by every variant (on top of the cpu preset).
+
+def train(name: str, data: Path, budget: float, seed: int, out: Path,
+          train_sequences: int = 112, settings: dict | None = None,
+          checkpoint_cpu: float = 600.0) -> dict:
+    """Train variant ``name`` until it has used ``budget`` CPU seconds in all; save it.
+
+    Resumable across sessions: the CPU seconds spent so far are kept in
+    ``out/name/state.json`` beside the checkpoints (written every ``checkpoint_cpu`` CPU
+    seconds and at the end), so ``run`` with a larger budget continues the same run
+    (bit-identical to an uninterrupted one on CPU). ``train_sequences``: the first that
+    many sequences train; ``settings``: TrainConfig overrides shared by every variant
+    (on top of the cpu preset). Returns the record.
     """
     import torch
     import xarray as xr
@@ -69,96 +89,129 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     ds = xr.open_dataset(data).isel(sequence=slice(0, min(train_sequences, HELD_OUT)))
     kw = dict(settings or {}, **VARIANTS[name], val_every=0, checkpoint_every=0,
               progress=False, num_threads=1)
-    tr = Trainer(ds, "rain_rate", 8, preset="cpu", steps=10**7, seed=seed,
-                 checkpoint_dir=out / name / "checkpoints", overrides=kw)
+    run_dir = out / name
+    state_file = run_dir / "state.json"
+    ckpt_dir = run_dir / "checkpoints"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    resume = _latest(ckpt_dir) if state else None
+    spent, wall_before = float(state.get("cpu_seconds", 0.0)), float(state.get("wall_seconds", 0))
+    if resume is not None and state.get("settings") not in (None, kw):
+        raise SystemExit(f"{name}: {run_dir} was trained with other settings "
+                         f"({state['settings']}); use another --out.")
+    tr = Trainer(ds, "rain_rate", 8, preset="cpu", steps=10**7, seed=seed, resume=resume,
+                 checkpoint_dir=ckpt_dir, overrides=kw)
+    tr._t_start = time.perf_counter()  # save_checkpoint reads it (run() sets it otherwise)
     c0, w0 = time.process_time(), time.perf_counter()
+    last_ckpt = c0
     losses = []
-    print(f"{name}: data ready, training for {budget:.0f} CPU s", flush=True)
-    while time.process_time() - c0 < budget:
+
+    def save_state():
+        tr.save_checkpoint()
+        state.update(variant=name, settings=kw, steps=tr.step, seed=seed,
+                     cpu_seconds=round(spent + time.process_time() - c0, 1),
+                     wall_seconds=round(wall_before + time.perf_counter() - w0, 1),
+                     train_sequences=int(ds.sizes["sequence"]))
+        tmp = state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(state_file)
+
+    print(f"{name}: {'resumed at step ' + str(tr.step) if resume else 'new run'}, "
+          f"{spent:.0f} CPU s spent, training to {budget:.0f}", flush=True)
+    while spent + time.process_time() - c0 < budget:
         logs = tr.train_step()
         losses.append(logs["loss_generator"])
         if tr.step % 10 == 0:
-            print(f"{name}: step {tr.step}, cpu {time.process_time() - c0:.0f} s, "
+            print(f"{name}: step {tr.step}, cpu {spent + time.process_time() - c0:.0f} s, "
                   f"loss_generator {np.mean(losses[-20:]):.4g}", flush=True)
-    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        if time.process_time() - last_ckpt > checkpoint_cpu:
+            save_state()
+            last_ckpt = time.process_time()
+    save_state()
     tr.cfg = tr.cfg.replace(steps=tr.step)
-    model = tr.run()  # nothing left to train: writes the checkpoint, builds the model
+    model = tr.run()  # nothing left to train: builds the model from the state
     model.card.name = f"ablation-{name}"
-    model.save(out / name / "model")
-    return {"variant": name, "settings": kw, "train_sequences": int(ds.sizes["sequence"]),
-            "steps": tr.step, "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1),
-            "seed": seed}
+    model.save(run_dir / "model")
+    return {k: state[k] for k in ("variant", "settings", "train_sequences", "steps",
+                                  "cpu_seconds", "wall_seconds", "seed")}
 
 
-def lag1(x: np.ndarray) -> float:
-    """Mean over sequences of the lag-1 correlation of frames: x (..., T, Y, X)."""
-    a = x[..., :-1, :, :].reshape(-1, np.prod(x.shape[-2:]))
-    b = x[..., 1:, :, :].reshape(-1, np.prod(x.shape[-2:]))
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
-    ok = den > 0
-    return float(np.mean((a * b).sum(1)[ok] / den[ok]))
+def _cases(data: Path, held_out: int, sequences: int, frames: int):
+    """Truth ``(sequence, time, y, x)`` of the scored held-out sequences and its coarse copy."""
+    import xarray as xr
+
+    from xstochsr.grid import coarsen_field
+
+    da = xr.open_dataset(data)["rain_rate"].isel(
+        sequence=slice(held_out, held_out + sequences), time=slice(0, frames)).load()
+    return da, [coarsen_field(da.isel(sequence=k, drop=True), 8)
+                for k in range(da.sizes["sequence"])]
 
 
-def evaluate(model_path: Path, data: Path, frames: int, sequences: int, members: int,
-             seed: int, held_out: int = HELD_OUT) -> dict:
-    """Scores of the raw network on held-out simulated sequences (see the docstring)."""
+def evaluate(model, data: Path, frames: int, sequences: int, members: int,
+             seed: int, held_out: int = HELD_OUT, conserve=False) -> dict:
+    """Scores of ``model`` (a path, a loaded model or a baseline name) on held-out sequences.
+
+    Every score but the block-mean error comes from :func:`xstochsr.metrics.verify`,
+    the function users call; the network is scored raw (``conserve=False``).
+    """
     import torch
     import xarray as xr
 
     import xstochsr
-    from xstochsr.grid import coarsen_field, match_grid
-    from xstochsr.metrics import crps, rank_histogram
+    from xstochsr.grid import match_grid
+    from xstochsr.metrics import verify
 
     torch.set_num_threads(1)
-    model = xstochsr.load_model(model_path)
-    da = xr.open_dataset(data)["rain_rate"].isel(
-        sequence=slice(held_out, held_out + sequences), time=slice(0, frames)).load()
-    rows = {"block_err": [], "crps": [], "lag1": [], "lag1_truth": []}
-    ens_all, obs_all = [], []
-    for k in range(da.sizes["sequence"]):
-        truth = da.isel(sequence=k, drop=True)
-        coarse = coarsen_field(truth, 8)
-        ens = xstochsr.downscale(coarse, factor=8, members=members, model=model,
-                                 seed=seed + k, conserve=False, progress=False)
-        truth = match_grid(truth, ens)
+    if isinstance(model, Path):
+        model = xstochsr.load_model(model)
+    truth, coarse = _cases(data, held_out, sequences, frames)
+    ens_all, obs_all, block_err = [], [], []
+    for k, c in enumerate(coarse):
+        ens = xstochsr.downscale(c, factor=8, members=members, model=model,
+                                 seed=seed + k, conserve=conserve, progress=False)
+        obs = match_grid(truth.isel(sequence=k, drop=True), ens)
         e = ens.transpose("realization", "time", ...).values
-        blocks = e.reshape(members, e.shape[1], coarse.shape[-2], 8, coarse.shape[-1], 8)
-        c = coarse.transpose("time", ...).values
-        rows["block_err"].append(float(np.abs(blocks.mean(axis=(3, 5)) - c).mean()
-                                       / max(float(c.mean()), 1e-9)))
-        rows["crps"].append(float(crps(ens, truth).mean()))
-        rows["lag1"].append(float(np.mean([lag1(m) for m in e])))
-        rows["lag1_truth"].append(lag1(truth.transpose("time", ...).values))
+        blocks = e.reshape(members, e.shape[1], c.shape[-2], 8, c.shape[-1], 8)
+        cv = c.transpose("time", ...).values
+        block_err.append(float(np.abs(blocks.mean(axis=(3, 5)) - cv).mean()
+                               / max(float(cv.mean()), 1e-9)))
         ens_all.append(ens.expand_dims(sequence=[k]))
-        obs_all.append(truth.expand_dims(sequence=[k]))
+        obs_all.append(obs.expand_dims(sequence=[k]))
     ens = xr.concat(ens_all, "sequence")
     obs = xr.concat(obs_all, "sequence")
-    rh = rank_histogram(ens, obs, threshold=0.1, threshold_on="any")
-    out = {k: float(np.mean(v)) for k, v in rows.items()}
-    out["wet_outl"] = float(rh.attrs["outlier_proportion"])
-    out["wet_ks"] = float(np.asarray(rh.attrs["ks"]).mean())
-    out.update(frames=frames, sequences=int(da.sizes["sequence"]), members=members)
-    return out
+    v = verify(ens, obs, factor=8, thresholds=[1.0, 10.0], wet_threshold=0.1, lags=[1])
+    one = {k: float(v[k].values.ravel()[0]) for k in (
+        "crps", "rank_outlier_proportion_wet", "rank_ks_wet", "log_spectral_distance",
+        "block_edge_ratio_ens", "block_edge_ratio_obs", "lag_correlation_ens",
+        "lag_correlation_obs", "spread_skill_ratio", "bias")}
+    one["block_err"] = float(np.mean(block_err))
+    one["calibrated_outlier"] = 2.0 / (members + 1)
+    one.update(frames=frames, sequences=int(truth.sizes["sequence"]), members=members)
+    return one
 
 
-COLUMNS = ("steps", "cpu_seconds", "block_err", "crps", "wet_outl", "wet_ks", "lag1",
-           "lag1_truth")
+#: Table columns: (result key, header).
+COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"), ("block_err", "block-mean error"),
+           ("crps", "CRPS (mm h-1)"), ("rank_outlier_proportion_wet", "wet outlier prop."),
+           ("rank_ks_wet", "wet rank KS"), ("lag_correlation_ens", "member lag-1"),
+           ("lag_correlation_obs", "truth lag-1"), ("log_spectral_distance", "LSD (dB)"),
+           ("block_edge_ratio_ens", "block-edge"), ("block_edge_ratio_obs", "truth block-edge"))
+BASELINES = ("bilinear", "rainfarm")
 
 
 def table(out: Path) -> str:
-    """Markdown table of every ``out/*/result.json``."""
-    lines = ["| variant | " + " | ".join(COLUMNS) + " |",
+    """Markdown table of every ``out/*/result.json`` (variants, then the baselines)."""
+    lines = ["| variant | " + " | ".join(h for _, h in COLUMNS) + " |",
              "|---|" + "---:|" * len(COLUMNS)]
-    for name in VARIANTS:
+    for name in (*VARIANTS, *BASELINES):
         f = out / name / "result.json"
         if not f.is_file():
-            lines.append(f"| {name} | " + " | ".join("not run" for _ in COLUMNS) + " |")
+            if name in VARIANTS:
+                lines.append(f"| {name} | " + " | ".join("not run" for _ in COLUMNS) + " |")
             continue
         r = json.loads(f.read_text())
         cells = []
-        for c in COLUMNS:
+        for c, _ in COLUMNS:
             v = r.get(c, r.get("scores", {}).get(c))
             cells.append("-" if v is None else "n/a" if v != v  # NaN: members all dry
                          else f"{v:.0f}" if c in ("steps", "cpu_seconds") else f"{v:.3f}")
@@ -173,8 +226,9 @@ def run_all(args) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    pending, running, failed = list(VARIANTS), [], []
+    pending, running, failed = list(args.only or VARIANTS), [], []
     common = ["--data", str(args.data), "--out", str(args.out), "--budget", str(args.budget),
+              "--checkpoint-cpu", str(args.checkpoint_cpu),
               "--train-sequences", str(args.train_sequences),
               *[x for kv in args.overrides for x in ("--set", kv)],
               "--seed", str(args.seed), "--frames", str(args.frames), "--sequences",
@@ -183,7 +237,7 @@ def run_all(args) -> int:
     while pending or running:
         while pending and len(running) < args.parallel:
             name = pending.pop(0)
-            log = open(args.out / f"{name}.log", "w")
+            log = open(args.out / f"{name}.log", "a")
             proc = subprocess.Popen([sys.executable, __file__, "run", name, *common],
                                     stdout=log, stderr=subprocess.STDOUT, env=env)
             running.append((name, proc, log))
@@ -201,19 +255,35 @@ def run_all(args) -> int:
     return 1 if failed else 0
 
 
+def _write_result(run_dir: Path, rec: dict) -> None:
+    """``result.json`` (latest) and ``results/cpu-<seconds>.json`` (one per budget reached)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(rec, indent=2)
+    (run_dir / "result.json").write_text(text)
+    if "cpu_seconds" in rec:
+        (run_dir / "results").mkdir(exist_ok=True)
+        (run_dir / "results" / f"cpu-{round(rec['cpu_seconds']):06d}.json").write_text(text)
+    print(text, flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["run", "all", "table"])
+    p.add_argument("command", choices=["run", "all", "table", "baselines"])
     p.add_argument("variant", nargs="?", choices=list(VARIANTS))
     p.add_argument("--data", type=Path, default=Path("runs/rain_sequences.nc"))
     p.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    p.add_argument("--budget", type=float, default=150.0, help="CPU seconds of training")
+    p.add_argument("--budget", type=float, default=150.0,
+                   help="CPU seconds of training in all (a larger one continues a run)")
+    p.add_argument("--checkpoint-cpu", type=float, default=600.0,
+                   help="write a resumable checkpoint every this many CPU seconds")
     p.add_argument("--seed", type=int, default=20261130)
     p.add_argument("--frames", type=int, default=6)
     p.add_argument("--sequences", type=int, default=4)
     p.add_argument("--members", type=int, default=8)
     p.add_argument("--held-out", type=int, default=HELD_OUT, help="first held-out sequence")
     p.add_argument("--parallel", type=int, default=2, help="runs at a time (all)")
+    p.add_argument("--only", nargs="+", choices=list(VARIANTS), default=None,
+                   help="with all: these variants only")
     p.add_argument("--train-sequences", type=int, default=112,
                    help="train on the first N sequences (at most 112)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
@@ -224,6 +294,15 @@ def main(argv=None) -> int:
         return 0
     if args.command == "all":
         return run_all(args)
+    if args.command == "baselines":
+        for name in BASELINES:
+            c0 = time.process_time()
+            rec = {"variant": name, "scores": evaluate(
+                name, args.data, args.frames, args.sequences, args.members, args.seed + 1,
+                args.held_out, conserve=None)}
+            rec["eval_cpu_seconds"] = round(time.process_time() - c0, 1)
+            _write_result(args.out / name, rec)
+        return 0
     if args.variant is None:
         p.error("run needs a variant: " + ", ".join(VARIANTS))
     settings = {}
@@ -234,14 +313,13 @@ def main(argv=None) -> int:
         except json.JSONDecodeError:
             settings[k] = v
     rec = train(args.variant, args.data, args.budget, args.seed, args.out,
-                args.train_sequences, settings)
+                args.train_sequences, settings, args.checkpoint_cpu)
     c0 = time.process_time()
     rec["scores"] = evaluate(args.out / args.variant / "model.safetensors", args.data,
                              args.frames, args.sequences, args.members, args.seed + 1,
                              args.held_out)
     rec["eval_cpu_seconds"] = round(time.process_time() - c0, 1)
-    (args.out / args.variant / "result.json").write_text(json.dumps(rec, indent=2))
-    print(json.dumps(rec, indent=2))
+    _write_result(args.out / args.variant, rec)
     return 0
 
 
