@@ -19,11 +19,16 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["run_demo", "score_table", "HEADLINE"]
+__all__ = ["run_demo", "score_table", "HEADLINE", "EXTRA"]
 
 #: The columns of :func:`score_table`, lower is better except where noted.
 HEADLINE = ("crps", "crps_pool4_avg", "rank_ks", "rank_kl", "outlier_proportion", "rmse",
             "lsd_db", "fss", "q99_ratio", "mass_error")
+#: Further columns of :func:`score_table`, present where they are defined: wet-case rank
+#: statistics (precipitation only), member and truth lag-1 autocorrelation (two or more
+#: frames) and the block-edge ratio of the members and of the truth (1: no block squares).
+EXTRA = ("rank_ks_wet", "outlier_proportion_wet", "outlier_proportion_calibrated",
+         "lag1", "lag1_truth", "block_edge", "block_edge_truth")
 
 
 def score_table(ens: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray, factor: int,
@@ -46,7 +51,12 @@ def score_table(ens: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray, fa
         rmse (ensemble mean), lsd_db (log spectral distance, mean over members), fss,
         q99_ratio (99th percentile of members / of truth; 1 is best) and mass_error (mean
         absolute relative difference between the block means of the members and the
-        coarse input; 0 for mean-preserving methods).
+        coarse input; 0 for mean-preserving methods); then, where defined (see
+        ``EXTRA``): rank_ks_wet and outlier_proportion_wet on wet cases (truth or a member
+        >= 0.1 mm h-1, precipitation only), outlier_proportion_calibrated (``2 / (M + 1)``,
+        always), lag1 and lag1_truth (lag-1 autocorrelation of the members, mean,
+        and of the truth; with a time axis of two or more frames), block_edge and
+        block_edge_truth (:func:`xstochsr.metrics.block_edge_ratio` at ``factor``).
     """
     from . import metrics
     from .grid import coarsen_field, match_grid
@@ -71,17 +81,51 @@ def score_table(ens: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray, fa
         "q99_ratio": float(q.mean()),
         "mass_error": float(np.nanmean(np.abs((block - ref).values))) / scale,
     }
+    row.update(_extra_scores(ens, truth, factor, seed))
     return row
 
 
+def _extra_scores(ens: xr.DataArray, truth: xr.DataArray, factor: int,
+                  seed: int) -> dict[str, float]:
+    """Compute the ``EXTRA`` columns of :func:`score_table` that this case defines."""
+    from . import metrics
+    from .metrics.verify import _default_wet_threshold
+
+    out: dict[str, float] = {"outlier_proportion_calibrated": 2.0 / (ens.sizes["realization"] + 1)}
+    wet = _default_wet_threshold(truth)
+    if wet is not None:
+        st = metrics.rank_statistics(ens, truth, threshold=wet, seed=seed)
+        if int(st.n_cases) > 0:
+            out["rank_ks_wet"] = float(st.ks)
+            out["outlier_proportion_wet"] = float(st.outlier_proportion)
+    if "time" in truth.dims and truth.sizes["time"] >= 2:
+        lag = metrics.lag_autocorrelation(ens, truth, lags=[1])
+        m, o = float(lag["ensemble"].mean()), float(lag["observation"].mean())
+        if np.isfinite(m) and np.isfinite(o):
+            out["lag1"], out["lag1_truth"] = m, o
+    be = float(metrics.block_edge_ratio(ens, factor=factor))
+    bt = float(metrics.block_edge_ratio(truth, factor=factor))
+    if np.isfinite(be) and np.isfinite(bt):
+        out["block_edge"], out["block_edge_truth"] = be, bt
+    return out
+
+
 def _format_table(rows: dict[str, dict[str, float]]) -> str:
-    cols = HEADLINE
-    head = f"{'method':<12}" + "".join(f"{c:>{max(len(c) + 2, 10)}}" for c in cols)
-    lines = [head, "-" * len(head)]
-    for name, row in rows.items():
-        lines.append(f"{name:<12}" + "".join(f"{row[c]:>{max(len(c) + 2, 10)}.4f}"
-                                             for c in cols))
-    return "\n".join(lines)
+    """Format the headline columns, then the ``EXTRA`` ones any row has ("-" if undefined)."""
+    extra = [c for c in EXTRA if any(c in row for row in rows.values())]
+    blocks = []
+    for cols in (HEADLINE, extra):
+        if not cols:
+            continue
+        widths = [max(len(c) + 2, 10) for c in cols]
+        head = f"{'method':<12}" + "".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True))
+        lines = [head, "-" * len(head)]
+        for name, row in rows.items():
+            lines.append(f"{name:<12}" + "".join(
+                f"{row[c]:>{w}.4f}" if c in row else f"{'-':>{w}}"
+                for c, w in zip(cols, widths, strict=True)))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def _default_model(coarse: xr.DataArray, factor: int) -> str:
