@@ -22,7 +22,7 @@ sequences), or ``--data FILE --var NAME``: a netCDF of fine fields (all frames a
 one case, the whole file is held out; ``--max-frames`` caps it).
 
 Methods: every baseline, any ``--model PATH_OR_NAME`` (repeatable) and every
-pretrained generator in ``list_models("pretrained")`` whose factor and units fit;
+pretrained generator that ``downscale(model=None)`` would choose for the field;
 ``--methods`` replaces the baselines.
 
     python benchmarks/quality.py                                   # baselines, 10 members
@@ -109,33 +109,26 @@ def load_cases(data: str | None, var: str | None, *, crop: int | None, factor: i
     return [(name, _drop_aux(_crop(da, crop, factor))) for name, da in cases]
 
 
-def fitting_pretrained(units: str | None, factor: int) -> tuple[list[str], list[str]]:
-    """Pretrained generators whose factor and units fit; and notes on the others."""
-    from xstochsr.models.registry import list_models, pretrained_card
-    from xstochsr.units import affine
+def fitting_pretrained(field, factor: int) -> tuple[list[str], list[str]]:
+    """The pretrained generator ``downscale`` would choose for ``field``; and notes.
 
-    fits, notes = [], []
-    for name in list_models("pretrained"):
-        try:
-            card = pretrained_card(name)
-        except Exception as e:  # noqa: BLE001 (no network, bad card: say so, go on)
-            notes.append(f"pretrained {name!r} skipped: card unavailable ({e})")
-            continue
-        if card.factor not in (None, factor):
-            notes.append(f"pretrained {name!r} skipped: factor {card.factor} != {factor}")
-            continue
-        if card.units:
-            try:
-                affine(units or "", card.units)
-            except Exception:  # noqa: BLE001
-                notes.append(f"pretrained {name!r} skipped: units {card.units!r} do not fit "
-                             f"{units!r}")
-                continue
-        fits.append(name)
-    return fits, notes
+    The same rule as ``downscale(model=None)`` (:func:`xstochsr.model_choice.choose_model`:
+    standard_name first, the variable name without one; units alone never pick a model),
+    so a wind model is never scored on rain because both units convert.
+    """
+    from xstochsr.errors import UnknownModelError
+    from xstochsr.model_choice import choose_model
+
+    attrs = field.attrs
+    try:
+        name, reason = choose_model(attrs.get("units"), attrs.get("standard_name"),
+                                    field.name, factor)
+    except UnknownModelError as e:
+        return [], [f"no pretrained generator scored: {str(e).splitlines()[0]}"]
+    return [name], [f"pretrained {name!r} {reason.split(': ')[0]}"]
 
 
-def pick_methods(methods: list[str] | None, models: list[str], units: str | None,
+def pick_methods(methods: list[str] | None, models: list[str], field,
                  factor: int, *, pretrained: bool = True):
     """``[(label, model object)]``: generators first, then baselines; and notes."""
     from xstochsr.models.registry import list_models, load_model
@@ -143,7 +136,7 @@ def pick_methods(methods: list[str] | None, models: list[str], units: str | None
     notes = []
     names = list(models)
     if pretrained:
-        fits, notes = fitting_pretrained(units, factor)
+        fits, notes = fitting_pretrained(field, factor)
         names = fits + [m for m in names if m not in fits]
     names += list(methods) if methods is not None else list_models("baseline")
     out, seen = [], set()
@@ -226,8 +219,7 @@ def main(argv=None) -> int:
     print(f"quality benchmark: {machine_line()}")
     cases = load_cases(args.data, args.var, crop=args.crop, factor=args.factor,
                        max_frames=args.max_frames, samples=args.samples)
-    units = cases[0][1].attrs.get("units")
-    methods, notes = pick_methods(args.methods, args.model, units, args.factor,
+    methods, notes = pick_methods(args.methods, args.model, cases[0][1], args.factor,
                                   pretrained=not args.no_pretrained)
     for n in notes:
         print(f"note: {n}")

@@ -136,3 +136,19 @@ def test_train_speed_parse(monkeypatch, text, rate):
         assert got == rate and out == text.strip()
     else:
         assert got is None and "not available" in out
+
+
+def test_quality_scores_only_the_generator_downscale_would_choose():
+    """Units alone never pick a model: rain in m s-1-convertible units gets rain-x8 only."""
+    quality = _load("quality")
+    rain = xr.DataArray(np.ones((2, 2)), dims=("y", "x"), name="rain_rate",
+                        attrs={"units": "mm h-1", "standard_name": "lwe_precipitation_rate"})
+    assert quality.fitting_pretrained(rain, 8)[0] == ["rain-x8"]
+    wind = rain.copy()
+    wind.attrs.update(units="m s-1", standard_name="eastward_wind")
+    assert quality.fitting_pretrained(wind, 8)[0] == ["qg-wind-x8"]
+    anon = rain.copy()
+    anon.name = "field"
+    del anon.attrs["standard_name"]
+    names, notes = quality.fitting_pretrained(anon, 8)  # mm h-1 converts to the wind's m s-1
+    assert names == [] and "no standard_name" in notes[0]
