@@ -25,3 +25,24 @@ def test_markdown_has_every_held_out_score():
 def test_minimal_card_renders():
     md = ModelCard(name="mine", factor=4, units="K").to_markdown()
     assert "## `mine`" in md and "factor | 4" in md and "Held-out" not in md
+
+
+def test_gates_extra_columns_and_training_range_render():
+    row = {"crps": 0.5, "rank_ks": 0.1, "outlier_proportion": 0.2, "rmse": 1.0, "lsd_db": 3.0,
+           "fss": 0.7, "q99_ratio": 1.0, "mass_error": 0.0, "lag1": 0.81, "lag1_truth": 0.77}
+    card = ModelCard(
+        name="mine", factor=8, units="mm h-1",
+        training_range={"units": "mm h-1", "std": 4.25, "quantiles": {"0.5": 0.12, "0.99": 20.0},
+                        "time_step": {"value": 5.0, "units": "min"}},
+        scores={"members": 8, "subset": "test", "held_out": {"sim": {"model_raw": row,
+                                                                    "bilinear": {"crps": 0.9}}},
+                "gates": [{"set": "sim", "gate": "wet rank KS", "value": 0.12, "limit": 0.08,
+                           "passed": False},
+                          {"set": "sim", "gate": "CRPS vs bilinear", "value": 0.5, "limit": 0.9,
+                           "passed": True}]})
+    md = card.to_markdown()
+    assert "Gates (issue 10, on the bare network): 1 of 2 passed" in md
+    assert "| sim | wet rank KS | 0.120 | 0.08 | **missed** |" in md
+    assert "| truth lag-1 |" in md and "0.810 | 0.770 |" in md
+    assert "| bilinear | 0.900 | - |" in md  # a score the row lacks is "-", not NaN
+    assert "std 4.250 mm h-1; percentiles 50, 99: 0.120, 20.000; time step 5.000 min" in md

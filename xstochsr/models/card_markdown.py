@@ -17,6 +17,10 @@ COLUMNS = (("crps", "CRPS"), ("rank_ks", "rank KS"), ("outlier_proportion", "out
            ("rmse", "ens.-mean RMSE"),
            ("lsd_db", "LSD (dB)"), ("fss", "FSS"), ("q99_ratio", "q99 ratio"),
            ("mass_error", "mass error"))
+#: further columns, shown when a card's rows have them (cards scored since issue 10)
+EXTRA_COLUMNS = (("rank_ks_wet", "wet rank KS"), ("outlier_proportion_wet", "wet outliers"),
+                 ("lag1", "lag-1"), ("lag1_truth", "truth lag-1"),
+                 ("block_edge", "block-edge"), ("block_edge_truth", "truth block-edge"))
 ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)",
              "model_raw": "{name}, bare network (`conserve=False`)"}
 
@@ -55,6 +59,19 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
         g = card.native_grid_spacing
         lines.append(f"| coarse grid spacing trained on | {_fmt(g['value'])} {g['units']} |")
     lines.append(f"| transform | `{card.transform}` |")
+    rng = card.training_range
+    if rng:
+        q = rng.get("quantiles", {})
+        qs = ", ".join(f"{_fmt(float(v))}" for v in q.values())
+        where = ", ".join(f"{float(k) * 100:g}" for k in q)
+        extra = []
+        if rng.get("time_step"):
+            extra.append(f"time step {_fmt(rng['time_step']['value'])} "
+                         f"{rng['time_step']['units']}")
+        lines.append(f"| inputs trained on (`downscale` warns outside) | std "
+                     f"{_fmt(float(rng.get('std', float('nan'))))} {rng.get('units', '')}"
+                     + (f"; percentiles {where}: {qs}" if q else "")
+                     + "".join(f"; {e}" for e in extra) + " |")
     if t:
         patch = t.get("patch", {})
         lines += [
@@ -81,18 +98,34 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
         verdict = "passed" if card.scores.get("gate_passed") else "FAILED"
         ideal = f" (a calibrated ensemble has {2 / (members + 1):.3f} outliers)" \
             if isinstance(members, int) else ""
-        lines += [f"Held-out scores ({members} members{ideal}; lower is better except FSS, "
-                  "and q99 ratio is best at 1). The shipping gate, CRPS below bilinear's and "
-                  f"rank KS below {k}'s on every held-out set, {verdict}.", ""]
+        gates = card.scores.get("gates")
+        if gates:
+            subset = card.scores.get("subset", "held-out")
+            failed = [g for g in gates if not g["passed"]]
+            lines += [f"Scores on the {subset} set ({members} members{ideal}; lower is better "
+                      "except FSS, and q99 ratio is best at 1). Gates (issue 10, on the bare "
+                      f"network): {len(gates) - len(failed)} of {len(gates)} passed.", "",
+                      "| set | gate | value | limit | |", "|---|---|---:|---:|---|"]
+            lines += [f"| {g['set']} | {g['gate']} | {_fmt(g['value'])} | {_fmt(g['limit'])} | "
+                      f"{'pass' if g['passed'] else '**missed**'} |" for g in gates]
+            lines.append("")
+        else:
+            lines += [f"Held-out scores ({members} members{ideal}; lower is better except "
+                      "FSS, and q99 ratio is best at 1). The shipping gate, CRPS below "
+                      f"bilinear's and rank KS below {k}'s on every held-out set, {verdict}.",
+                      ""]
         for set_name, table in held.items():
+            cols = COLUMNS + tuple(c for c in EXTRA_COLUMNS
+                                   if any(c[0] in row for row in table.values()))
             lines += [f"*Held-out set `{set_name}`*", "",
-                      "| method | " + " | ".join(c[1] for c in COLUMNS) + " |",
-                      "|---" * (len(COLUMNS) + 1) + "|"]
+                      "| method | " + " | ".join(c[1] for c in cols) + " |",
+                      "|---" * (len(cols) + 1) + "|"]
             for method, row in table.items():
                 label = ROW_NAMES.get(method, "{name}").format(
                     name=card.name if method in ROW_NAMES else method)
                 lines.append(f"| {label} | "
-                             + " | ".join(_fmt(row.get(c[0], float("nan"))) for c in COLUMNS)
+                             + " | ".join(_fmt(row[c[0]]) if c[0] in row else "-"
+                                          for c in cols)
                              + " |")
             lines.append("")
     val = card.scores.get("validation")
