@@ -857,7 +857,8 @@ class Trainer:
                     self._record(logs)
                     timer.after_step(self)
                     post = {k: f"{v:.3g}" for k, v in logs.items()
-                            if k in ("loss_critic", "loss_generator", "gradient_penalty")}
+                            if k in ("loss_critic", "loss_generator", "gradient_penalty",
+                                     "adv_weight")}
                     if cfg.val_every and self.step % cfg.val_every == 0 and self.step < cfg.steps:
                         scores = self._record_val()
                         post.update({k: f"{v:.3g}" for k, v in scores.items()
