@@ -210,3 +210,14 @@ def test_adaptive_with_constraint_and_bf16_autocast_trains(rain, tmp_path):
     assert m.generator.config.constraint == "multiplicative"
     assert np.isfinite(m.history.adv_weight).all() and (m.history.adv_weight > 0).all()
     assert all(torch.isfinite(v).all() for v in m.generator.state_dict().values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a GPU machine and none was available here; run on a GPU "
+                           "machine: python -m pytest tests/training/test_term_balance.py -k cuda")
+def test_cuda_adaptive_training_with_bf16(rain, tmp_path):
+    m = xstochsr.train(rain, steps=2, seed=0, objective=MIXED, term_balance="adaptive",
+                       amp=True, device="cuda", checkpoint_dir=tmp_path,
+                       **{**TINY, "val_every": 0})
+    assert m.card.training["hardware"]["device"].startswith("cuda")
+    assert np.isfinite(m.history.adv_weight).all() and (m.history.adv_weight > 0).all()
