@@ -140,6 +140,17 @@ class TrainConfig:
         (``benchmarks/train_speed.py`` measures whether it helps on a machine).
     num_threads : int or None
         ``torch.set_num_threads`` for the run (None leaves it).
+
+    Balance of the objective's terms
+    --------------------------------
+    term_balance : {"fixed", "adaptive"}
+        ``"fixed"`` (default): the objective's weights as given. ``"adaptive"``: at every
+        generator step the adversarial term's weight becomes
+        ``w_adv * ||g_other|| / (||g_adv|| + 1e-4)`` (clamped to [0, 1e4]), the norms of
+        the gradients of the other terms (CRPS) and of the adversarial term at the
+        generator's last layer (Esser et al. 2021), so the CRPS keeps its share of the
+        gradient however the critic's scale drifts. Needs an objective with an
+        adversarial and another term, e.g. ``{"wgan-gp": 1.0, "crps": 1.0}``.
     """
 
     preset: str = "custom"
@@ -198,6 +209,8 @@ class TrainConfig:
     amp: bool = False
     channels_last: bool = False
     num_threads: int | None = None
+    # balance of the objective's terms
+    term_balance: str = "fixed"
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # JSON gives lists
@@ -238,6 +251,12 @@ class TrainConfig:
             raise InvalidInputError("zero_batch_fraction must be in [0, 1).")
         if self.sgd_steps < 0:
             raise InvalidInputError("sgd_steps must be >= 0.")
+        from .losses import check_balance
+
+        try:
+            check_balance(self.term_balance, self.objective)
+        except ValueError as err:
+            raise InvalidInputError(str(err)) from err
 
     # --- conversions ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -278,7 +297,8 @@ class TrainConfig:
 
         return build_objective(self.objective, gp_weight=self.gp_weight,
                                ensemble_members=self.ensemble_members,
-                               crps_scales=self.crps_scales, crps_space=self.crps_space)
+                               crps_scales=self.crps_scales, crps_space=self.crps_space,
+                               term_balance=self.term_balance)
 
     def generator_config(self, *, output_activation: str = "sigmoid"):
         """Return the :class:`~xstochsr.models.generator.GeneratorConfig` described here.

@@ -377,6 +377,8 @@ class Trainer:
         self._make_optimizers(self._phase_for(0))
         self.term_keys = [f"loss_{n.replace('-', '_')}" for n in cfg.objective_terms] \
             if len(cfg.objective_terms) > 1 else []
+        if self.objective.balance == "adaptive":  # the adversarial term's effective weight
+            self.term_keys.append("adv_weight")
         self.history: dict[str, list] = {k: [] for k in (
             "step", "loss_critic", "loss_generator", "wasserstein", "gradient_penalty",
             *self.term_keys, "wall_time")}
@@ -405,6 +407,13 @@ class Trainer:
         for k, v in overrides.items():
             if v is None:
                 continue
+            if k == "term_balance" and v != cfg.term_balance:
+                raise CheckpointError(
+                    f"The checkpoint was trained with term_balance={cfg.term_balance!r}; "
+                    f"resuming it with term_balance={v!r} is refused (it changes the "
+                    "objective). Resume with the same balance, or start a new run from the "
+                    "saved model with init=<model path> and the new term_balance."
+                )
             if k == "objective":
                 from .losses import normalize
 
@@ -608,8 +617,11 @@ class Trainer:
 
             gb = GeneratedBatch(coarse=c, real=y, fake=unfold(fake), mask=m, real_phys=yp,
                                 fake_phys=unfold(fake_phys))
+            kw = {}
+            if self.objective.balance == "adaptive":  # weighs terms at the head conv
+                kw["last_layer"] = self.G.head.conv.weight
             with self._autocast():
-                loss, logs = self.objective.generator_loss(self.D, gb)
+                loss, logs = self.objective.generator_loss(self.D, gb, **kw)
             self._check_finite(loss, "generator")
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -620,7 +632,7 @@ class Trainer:
         self.opt_g.step()
         out = {"loss_generator": float(loss.detach())}
         if self.term_keys:
-            out.update({f"loss_{n[len('loss_'):].replace('-', '_')}": v for n, v in logs.items()})
+            out.update({n.replace('-', '_'): v for n, v in logs.items()})
         return out
 
     def train_step(self) -> dict[str, float]:
@@ -845,7 +857,8 @@ class Trainer:
                     self._record(logs)
                     timer.after_step(self)
                     post = {k: f"{v:.3g}" for k, v in logs.items()
-                            if k in ("loss_critic", "loss_generator", "gradient_penalty")}
+                            if k in ("loss_critic", "loss_generator", "gradient_penalty",
+                                     "adv_weight")}
                     if cfg.val_every and self.step % cfg.val_every == 0 and self.step < cfg.steps:
                         scores = self._record_val()
                         post.update({k: f"{v:.3g}" for k, v in scores.items()
@@ -918,8 +931,10 @@ class Trainer:
                   "val_rank_ks": "KS distance of the rank histogram from uniform",
                   "val_outlier_proportion": "fraction of truths outside the ensemble range"}
         for k in self.term_keys:
-            dv[k] = ("step", np.asarray(h[k], dtype=np.float64),
-                     {"long_name": f"unweighted {k[len('loss_'):]} term of the generator loss"})
+            name = ("effective weight of the adversarial term (term_balance='adaptive')"
+                    if k == "adv_weight"
+                    else f"unweighted {k[len('loss_'):]} term of the generator loss")
+            dv[k] = ("step", np.asarray(h[k], dtype=np.float64), {"long_name": name})
         for k, v in vh.items():
             if k == "val_step":
                 continue
