@@ -46,3 +46,6 @@ def test_gates_extra_columns_and_training_range_render():
     assert "| truth lag-1 |" in md and "0.810 | 0.770 |" in md
     assert "| bilinear | 0.900 | - |" in md  # a score the row lacks is "-", not NaN
     assert "std 4.250 mm h-1; percentiles 50, 99: 0.120, 20.000; time step 5.000 min" in md
+    card.training = {"objective": "wgan-gp+crps", "steps": 5,
+                     "config": {"term_balance": "adaptive"}}
+    assert "wgan-gp+crps (term balance adaptive), 5 steps" in card.to_markdown()

@@ -80,7 +80,10 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
             f"| held out | {t.get('held_out', '')} |",
             f"| patches | coarse {patch.get('coarse')}, fine {patch.get('fine')}, "
             f"{patch.get('seq_len')} frames |",
-            f"| objective, steps | {t.get('objective')}, {t.get('steps')} steps "
+            f"| objective, steps | {t.get('objective')}"
+            + (f" (term balance {t['config']['term_balance']})"
+               if t.get("config", {}).get("term_balance", "fixed") != "fixed" else "")
+            + f", {t.get('steps')} steps "
             f"({t.get('sequences_seen', '?')} sequences seen), "
             f"preset `{t.get('config', {}).get('preset')}` |",
             f"| hardware, time | {t.get('hardware', {}).get('device', '?')}, "
