@@ -62,7 +62,7 @@ def generator_flops(arch: str, factor: int, n: int = 16) -> dict:
     total = []
     for t in (1, 2):
         x = torch.zeros(1, t, 1, n, n)
-        noise = torch.zeros(1, t, nz, n, n) if nz else None
+        noise = torch.zeros(1, t, g.config.noise_channels_total, n, n) if nz else None
         init = torch.zeros(1, nz, n, n) if nz else None
         with torch.inference_mode(), FlopCounterMode(display=False) as fc:
             g(x, noise, None, init)
