@@ -292,7 +292,7 @@ def test_cli_trains_three_steps_with_fine_noise_and_the_model_loads(tmp_path, ca
     scales = [mod.weight.detach() for mod in m.generator.noise_inject]
     assert len(scales) == 2
     assert any(not torch.all(s == 0.1) for s in scales)  # the optimiser moved the scales
-    ens = xstochsr.downscale(synthetic_rain(3, 8, 8, seed=1, spacing=8000.0)["precip"], factor=4, members=2,
-                             model=m, seed=0)
+    coarse = synthetic_rain(3, 8, 8, seed=1, spacing=8000.0)["precip"]
+    ens = xstochsr.downscale(coarse, factor=4, members=2, model=m, seed=0)
     assert ens.sizes["realization"] == 2 and ens.sizes["x"] == 32
     assert np.isfinite(ens.values).all()

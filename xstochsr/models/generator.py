@@ -360,7 +360,7 @@ class Generator(nn.Module):
         return noise[:, : cfg.noise_channels], fine
 
     def _decode(self, hs: torch.Tensor, fine: list[torch.Tensor]) -> torch.Tensor:
-        """Decoder ``(N, width, H, W) -> (N, upsample_widths[-1], fH, fW)``, fine noise added."""
+        """Run the decoder, adding fine noise: ``(N, width, H, W) -> (N, C_last, fH, fW)``."""
         if not fine:
             return self.decoder(hs)
         y = self.decoder[0](hs)
