@@ -79,7 +79,8 @@ def network_gflops(arch: str, factor: int, n: int = 64, reps: int = 3) -> float:
 
     g = _generator(arch, factor).generator.eval()
     nz = g.config.noise_channels
-    x, noise, init = (torch.rand(1, 1, 1, n, n), torch.randn(1, 1, nz, n, n),
+    x, noise, init = (torch.rand(1, 1, 1, n, n),
+                      torch.randn(1, 1, g.config.noise_channels_total, n, n),
                       torch.randn(1, nz, n, n))
     f = generator_flops(arch, factor)
     with torch.inference_mode():
