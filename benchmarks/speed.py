@@ -62,7 +62,7 @@ def generator_flops(arch: str, factor: int, n: int = 16) -> dict:
     total = []
     for t in (1, 2):
         x = torch.zeros(1, t, 1, n, n)
-        noise = torch.zeros(1, t, nz, n, n) if nz else None
+        noise = torch.zeros(1, t, g.config.noise_channels_total, n, n) if nz else None
         init = torch.zeros(1, nz, n, n) if nz else None
         with torch.inference_mode(), FlopCounterMode(display=False) as fc:
             g(x, noise, None, init)
@@ -79,7 +79,8 @@ def network_gflops(arch: str, factor: int, n: int = 64, reps: int = 3) -> float:
 
     g = _generator(arch, factor).generator.eval()
     nz = g.config.noise_channels
-    x, noise, init = (torch.rand(1, 1, 1, n, n), torch.randn(1, 1, nz, n, n),
+    x, noise, init = (torch.rand(1, 1, 1, n, n),
+                      torch.randn(1, 1, g.config.noise_channels_total, n, n),
                       torch.randn(1, nz, n, n))
     f = generator_flops(arch, factor)
     with torch.inference_mode():

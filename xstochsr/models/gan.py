@@ -34,7 +34,7 @@ from ..errors import ModelCardError, UnsupportedFactorError, WeightsIntegrityErr
 from ..io import atomic_write_files
 from . import transforms
 from .base import INIT_NOISE, NOISE, Downscaler, ModelCard, member_rng
-from .generator import SUPPORTED_FACTORS, Generator, GeneratorConfig
+from .generator import MAX_FINE_NOISE, SUPPORTED_FACTORS, Generator, GeneratorConfig
 
 __all__ = ["GANModel", "model_paths", "check_architecture", "read_header"]
 
@@ -81,6 +81,7 @@ def check_architecture(arch: dict[str, Any]) -> GeneratorConfig:
     whole("noise_channels", 0, MAX_WIDTH - 1)
     whole("encoder_blocks", 0, MAX_BLOCKS)
     whole("init_blocks", 0, MAX_BLOCKS)
+    whole("fine_noise", 0, MAX_FINE_NOISE)
     widths = arch.get("upsample_widths")
     if widths is not None and (
             not isinstance(widths, list) or len(widths) > 8
@@ -214,7 +215,8 @@ class GANModel(Downscaler):
     def _noise(self, seed, members, nb, batch_offset, t, shape, stream, device):
         import torch
 
-        nz = self.generator.config.noise_channels
+        cfg = self.generator.config
+        nz = cfg.noise_channels_total if stream == NOISE else cfg.noise_channels
         if nz == 0:
             return None
         arr = np.empty((len(members), nb, nz, *shape), dtype=np.float32)

@@ -13,18 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..errors import ModelCardError, UnsupportedFactorError
 from .blocks import ConvGRUCell, ReflectConv, ResBlock, Upsample2x, activation
 from .constraints import CONSTRAINTS, apply_constraint
 
-__all__ = ["GeneratorConfig", "Generator", "SUPPORTED_FACTORS"]
+__all__ = ["GeneratorConfig", "Generator", "NoiseInjection", "SUPPORTED_FACTORS",
+           "MAX_FINE_NOISE"]
 
 SUPPORTED_FACTORS = (2, 4, 8, 16)
+#: Most noise maps per upsampling stage a config may ask for (cards are untrusted input).
+MAX_FINE_NOISE = 16
+#: Initial weight of an injected fine noise map (see :class:`NoiseInjection`).
+FINE_NOISE_INIT = 0.1
 
 
 @dataclasses.dataclass
@@ -61,6 +68,15 @@ class GeneratorConfig:
         value: non-negative, dry blocks stay dry) for precipitation, ``"additive"`` for
         signed fields. None (the paper's network, and every card written before this
         setting existed): output in network space, no constraint.
+    fine_noise : int
+        Noise maps injected after the residual block of *each* upsampling stage
+        (StyleGAN-style, :class:`NoiseInjection`), from 0 to :data:`MAX_FINE_NOISE`.
+        0 (default, the paper's network and every card written before this setting
+        existed): noise only at the coarse scale. Annau et al. (2024, arXiv:2406.02587)
+        find noise at finer scales a lever for fine-scale ensemble spread. The maps
+        still arrive on the *coarse* grid, as extra channels of the per-frame noise
+        (see :attr:`noise_channels_total`), so each fine noise pixel belongs to one
+        coarse cell. Needs ``noise_channels > 0``.
     """
 
     factor: int = 8
@@ -73,8 +89,22 @@ class GeneratorConfig:
     upsample_widths: list[int] | None = None
     output_activation: str = "sigmoid"
     constraint: str | None = None
+    fine_noise: int = 0
 
     def __post_init__(self) -> None:
+        fn = self.fine_noise
+        if (isinstance(fn, bool) or not isinstance(fn, numbers.Integral)
+                or not 0 <= fn <= MAX_FINE_NOISE):
+            raise ModelCardError(
+                f"fine_noise must be an integer from 0 to {MAX_FINE_NOISE} (noise maps per "
+                f"upsampling stage), not {fn!r}."
+            )
+        self.fine_noise = int(fn)
+        if fn and not self.noise_channels:
+            raise ModelCardError(
+                f"fine_noise={fn} needs a stochastic network (noise_channels > 0); set "
+                "noise_channels or fine_noise=0 for a deterministic one."
+            )
         if self.constraint is not None and self.constraint not in CONSTRAINTS:
             raise ModelCardError(
                 f"constraint must be one of {CONSTRAINTS} or None, not {self.constraint!r}."
@@ -105,6 +135,26 @@ class GeneratorConfig:
         """Number of x2 upsamplings, log2(factor)."""
         return int(round(math.log2(self.factor)))
 
+    def fine_noise_channels(self, stage: int) -> int:
+        """Coarse-grid noise channels of upsampling ``stage`` (1-based), ``fine_noise * 4**s``.
+
+        Those channels are ``pixel_shuffle``d by ``2**stage`` into ``fine_noise`` maps at
+        the stage's resolution.
+        """
+        return self.fine_noise * 4**stage
+
+    @property
+    def noise_channels_total(self) -> int:
+        """Channels of the per-frame noise the generator takes, on the coarse grid.
+
+        ``noise_channels + fine_noise * sum(4**s for s in 1..log2(factor))``: the first
+        ``noise_channels`` join the frame stem, then one group per upsampling stage
+        (:meth:`fine_noise_channels`). Equals ``noise_channels`` when ``fine_noise == 0``.
+        The initial-state noise keeps ``noise_channels``.
+        """
+        return self.noise_channels + sum(
+            self.fine_noise_channels(s) for s in range(1, self.n_doublings + 1))
+
     @classmethod
     def small(cls, factor: int = 8, **kw: Any) -> GeneratorConfig:
         """Return a CPU-sized network (about 0.7 M parameters at factor 8)."""
@@ -115,12 +165,15 @@ class GeneratorConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of the constructor arguments.
 
-        ``constraint`` is left out when None, so cards of unconstrained networks stay
-        exactly as they were before the setting existed.
+        ``constraint`` is left out when None and ``fine_noise`` when 0, so cards of
+        networks without them stay exactly as they were before those settings existed
+        (and a card without the key loads with the default).
         """
         d = dataclasses.asdict(self)
         if d["constraint"] is None:
             del d["constraint"]
+        if d["fine_noise"] == 0:
+            del d["fine_noise"]
         return d
 
     @classmethod
@@ -146,6 +199,15 @@ class Generator(nn.Module):
     state comes from the first frame joined with its own noise, through
     ``init_blocks`` residual blocks.
 
+    With ``config.fine_noise = n > 0`` each upsampling stage ``s`` (1-based) also adds
+    ``n`` fresh noise maps at its own resolution after its residual block, through a
+    learned per-channel scale (:class:`NoiseInjection`). They arrive as coarse-grid
+    channels of ``noise``: after the ``noise_channels`` of the stem come ``n * 4**s``
+    channels per stage, ``pixel_shuffle``d by ``2**s`` into ``(n, 2**s H, 2**s W)``, so
+    every fine noise pixel belongs to exactly one coarse cell (tiles that draw noise per
+    coarse cell agree with one pass). ``fine_noise = 0`` is the network above, with the
+    same parameters.
+
     Parameters
     ----------
     config : GeneratorConfig
@@ -154,7 +216,7 @@ class Generator(nn.Module):
     Shapes
     ------
     x : ``(B, T, in_channels, H, W)``
-    noise : ``(B, T, noise_channels, H, W)``
+    noise : ``(B, T, config.noise_channels_total, H, W)``
     init_noise : ``(B, noise_channels, H, W)``
     h : ``(B, width, H, W)``
     coarse : ``(B, T, in_channels, H, W)`` physical units (constrained networks only)
@@ -182,6 +244,12 @@ class Generator(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.head = ReflectConv(cin, cfg.out_channels, 3)
         self.out_act = nn.Sigmoid() if cfg.output_activation == "sigmoid" else activation("none")
+        # Built last, so the other weights draw the same random numbers as without them;
+        # empty (no parameters, same state dict) when fine_noise == 0.
+        self.noise_inject = nn.ModuleList(
+            [NoiseInjection(c, cfg.fine_noise) for c in cfg.upsample_widths]
+            if cfg.fine_noise else []
+        )
 
     @property
     def factor(self) -> int:
@@ -215,8 +283,10 @@ class Generator(nn.Module):
         ----------
         x : Tensor ``(B, T, C, H, W)``
             Coarse input, transformed/normalised.
-        noise : Tensor ``(B, T, noise_channels, H, W)``, optional
-            Per-frame noise (None only when ``noise_channels == 0``).
+        noise : Tensor ``(B, T, config.noise_channels_total, H, W)``, optional
+            Per-frame noise (None only when ``noise_channels == 0``): the stem's
+            ``noise_channels``, then with ``fine_noise > 0`` each upsampling stage's
+            channels (see the class docstring).
         h : Tensor ``(B, width, H, W)``, optional
             GRU state carried from the previous chunk; None initialises it from
             ``x[:, 0]`` and ``init_noise``.
@@ -247,6 +317,7 @@ class Generator(nn.Module):
             h = self.initial_state(x[:, 0], init_noise)
         frames = x.reshape(b * t, c, hh, ww)
         nz = None if noise is None else noise.reshape(b * t, -1, hh, ww)
+        nz, fine = self._split_noise(nz)
         feat = self.frame_blocks(self._join(self.frame_stem(frames), nz))
         feat = feat.reshape(b, t, -1, hh, ww)
         states = []
@@ -254,13 +325,49 @@ class Generator(nn.Module):
             h = self.gru(feat[:, i], h)
             states.append(h)
         hs = torch.stack(states, dim=1).reshape(b * t, -1, hh, ww)
-        z = self.head(self.decoder(hs))
+        z = self.head(self._decode(hs, fine))
         kind = self.config.constraint
         if kind is None:
             y = self.out_act(z)
         else:
             y = self._constrain(kind, z, coarse, transform, b * t)
         return y.reshape(b, t, self.config.out_channels, y.shape[-2], y.shape[-1]), h
+
+    def _split_noise(
+        self, noise: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        """Split ``(N, noise_channels_total, H, W)`` into the stem's and each stage's noise.
+
+        Returns the stem's ``(N, noise_channels, H, W)`` and, per upsampling stage ``s``,
+        ``(N, fine_noise, 2**s H, 2**s W)`` (empty list when ``fine_noise == 0``).
+        """
+        cfg = self.config
+        if noise is None:
+            return None, []
+        if noise.shape[1] != cfg.noise_channels_total:
+            raise ValueError(
+                f"noise has {noise.shape[1]} channels per frame; this generator takes "
+                f"config.noise_channels_total = {cfg.noise_channels_total} (noise_channels "
+                f"{cfg.noise_channels} + fine_noise {cfg.fine_noise} per stage x 4**stage)."
+            )
+        if not cfg.fine_noise:
+            return noise, []
+        fine, i = [], cfg.noise_channels
+        for s in range(1, cfg.n_doublings + 1):
+            k = cfg.fine_noise_channels(s)
+            fine.append(F.pixel_shuffle(noise[:, i : i + k], 2**s))
+            i += k
+        return noise[:, : cfg.noise_channels], fine
+
+    def _decode(self, hs: torch.Tensor, fine: list[torch.Tensor]) -> torch.Tensor:
+        """Run the decoder, adding fine noise: ``(N, width, H, W) -> (N, C_last, fH, fW)``."""
+        if not fine:
+            return self.decoder(hs)
+        y = self.decoder[0](hs)
+        for s, inject in enumerate(self.noise_inject):
+            upsample, block = self.decoder[1 + 2 * s], self.decoder[2 + 2 * s]
+            y = inject(block(upsample(y)), fine[s])
+        return y
 
     def _constrain(self, kind, z, coarse, transform, n):
         if coarse is None:
@@ -279,3 +386,43 @@ class Generator(nn.Module):
 
         cz = coarse.reshape(n, -1, *coarse.shape[-2:])
         return apply_constraint(kind, z, cz, self.config.factor, to_physical=to_phys)
+
+
+class NoiseInjection(nn.Module):
+    """Add learned multiples of fine noise maps to a feature map (StyleGAN-style).
+
+    ``x + W n``: with one noise map ``W`` is a per-channel scale ``(1, C, 1, 1)``; with
+    several it is a 1x1 convolution ``(C, maps, 1, 1)`` without bias.
+
+    The weights start at :data:`FINE_NOISE_INIT` (0.1; several maps: drawn from
+    ``N(0, 0.1**2 / maps)`` so channels see different mixtures), not at 0: a zero start
+    has a gradient for the scale, but the network starts exactly as the noise-free one
+    and the noise only acts once the scale has grown; 0.1 gives unit-variance noise a
+    small but immediate effect next to features of order 1. A choice, not a measurement.
+
+    Parameters
+    ----------
+    channels : int
+        Channels C of the feature map.
+    maps : int
+        Noise maps per injection (``GeneratorConfig.fine_noise``).
+
+    Shapes
+    ------
+    x ``(N, C, H, W)``, noise ``(N, maps, H, W)`` -> ``(N, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, maps: int, init: float = FINE_NOISE_INIT):
+        super().__init__()
+        self.maps = int(maps)
+        if self.maps == 1:
+            w = torch.full((1, channels, 1, 1), float(init))
+        else:
+            w = torch.randn(channels, self.maps, 1, 1) * (float(init) / math.sqrt(self.maps))
+        self.weight = nn.Parameter(w)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Return ``x + W noise``: ``(N, C, H, W)``."""
+        if self.maps == 1:
+            return x + self.weight * noise
+        return x + F.conv2d(noise, self.weight)

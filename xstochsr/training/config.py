@@ -43,6 +43,9 @@ class TrainConfig:
         :class:`~xstochsr.models.generator.GeneratorConfig` fields.
     gen_upsample_widths : list of int or None
         Channels after each upsampling (None: derived from ``gen_width``).
+    gen_fine_noise : int
+        Noise maps added after each upsampling stage (``GeneratorConfig.fine_noise``;
+        0, the paper's network: noise at the coarse scale only).
     critic_width, critic_coarse_blocks, critic_stream_blocks, critic_dense : int
         :class:`~xstochsr.models.critic.CriticConfig` fields.
     critic_fine_widths : list of int or None
@@ -165,6 +168,7 @@ class TrainConfig:
     gen_encoder_blocks: int = 3
     gen_init_blocks: int = 3
     gen_upsample_widths: list[int] | None = None
+    gen_fine_noise: int = 0
     # critic
     critic_width: int = 256
     critic_fine_widths: list[int] | None = None
@@ -251,6 +255,7 @@ class TrainConfig:
             raise InvalidInputError("zero_batch_fraction must be in [0, 1).")
         if self.sgd_steps < 0:
             raise InvalidInputError("sgd_steps must be >= 0.")
+        _check_fine_noise(self.gen_fine_noise)
         from .losses import check_balance
 
         try:
@@ -303,7 +308,7 @@ class TrainConfig:
     def generator_config(self, *, output_activation: str = "sigmoid"):
         """Return the :class:`~xstochsr.models.generator.GeneratorConfig` described here.
 
-        With ``objective="mse"`` the generator gets no noise channels; with a
+        With ``objective="mse"`` the generator gets no noise (coarse or fine); with a
         multiplicative constraint the head gives logits (no output activation).
         """
         from ..models.generator import GeneratorConfig
@@ -320,6 +325,7 @@ class TrainConfig:
             else list(self.gen_upsample_widths),
             output_activation=output_activation,
             constraint=self.constraint,
+            fine_noise=0 if "mse" in self.objective_terms else self.gen_fine_noise,
         )
 
     def critic_config(self):
@@ -338,6 +344,16 @@ class TrainConfig:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def _check_fine_noise(n: Any) -> None:
+    from ..models.generator import MAX_FINE_NOISE
+
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_FINE_NOISE:
+        raise InvalidInputError(
+            f"gen_fine_noise must be an integer from 0 to {MAX_FINE_NOISE} (noise maps per "
+            f"upsampling stage; 0 = coarse noise only), got {n!r}."
+        )
 
 
 def _check_keys(d: dict[str, Any]) -> None:

@@ -540,7 +540,8 @@ class Trainer:
             return None, None
         import torch
 
-        noise = torch.randn((b, t, nz, h, w), generator=self.noise_gen).to(self.device)
+        noise = torch.randn((b, t, self.gcfg.noise_channels_total, h, w),
+                            generator=self.noise_gen).to(self.device)
         init = torch.randn((b, nz, h, w), generator=self.noise_gen).to(self.device)
         return noise, init
 
@@ -682,7 +683,8 @@ class Trainer:
                     b = c.shape[0]
                     noise = init = None
                     if nz:
-                        noise = torch.randn((b, t, nz, h, w), generator=gen).to(self.device)
+                        noise = torch.randn((b, t, self.gcfg.noise_channels_total, h, w),
+                                            generator=gen).to(self.device)
                         init = torch.randn((b, nz, h, w), generator=gen).to(self.device)
                     kw = {}
                     if self.gcfg.constraint:
