@@ -100,6 +100,10 @@ CRPS = "xstochsr/training/losses/crps.py"
 CONSTR = "xstochsr/models/constraints.py"
 T_LOSSES = "tests/training/test_losses.py"
 T_CONSTR = "tests/models/test_constraints.py"
+LOSSES = "xstochsr/training/losses/__init__.py"
+T_BAL = "tests/training/test_term_balance.py"
+GEN = "xstochsr/models/generator.py"
+T_FINE = "tests/models/test_fine_noise.py"
 
 MUTATIONS = [
     Mutation("penalty-weight", "gradient-penalty weight halved inside WGANGP",
@@ -160,6 +164,16 @@ MUTATIONS = [
     Mutation("constraint-bypassed", "multiplicative constraint layer returns raw logits",
              [T_CONSTR], ["conserves_in_physical_units", "needs_no_rescaling"],
              edits=[(CONSTR, r"return multiplicative\(z, coarse, factor\)", "return z")]),
+    Mutation("adaptive-ratio-inverted", "adaptive adversarial weight uses |g_adv| / |g_other|",
+             [T_BAL], ["closed_form_ratio", "invariant_to_the_critic_scale"],
+             edits=[(LOSSES, r"ratio = \(g_other / \(g_adv \+ ADAPTIVE_EPS\)\)",
+                     "ratio = (g_adv / (g_other + ADAPTIVE_EPS))")]),
+    Mutation("fine-noise-not-shuffled", "fine noise maps cut from channels without pixel_shuffle "
+             "(each fine pixel no longer tied to its coarse cell)",
+             [T_FINE], ["acts_only_near_its_coarse_cell"],
+             edits=[(GEN, r"fine\.append\(F\.pixel_shuffle\(noise\[:, i : i \+ k\], 2\*\*s\)\)",
+                     "fine.append(F.interpolate(noise[:, i : i + k : 4**s], "
+                     "scale_factor=2**s))")]),
     Mutation("card-scores-swapped", "reproducibility scores of the two cards swapped",
              [T_REG, "-k", "recomputed"], ["recomputed_from_the_shipped_weights"],
              apply=_swap_card_scores),
