@@ -151,6 +151,8 @@ def etopo_candidates(explicit: Path | None = None) -> list[Path]:
 def find_etopo(explicit: Path | None = None) -> Path:
     """The first existing ETOPO5 file of ``etopo_candidates``; SystemExit explains how to get it."""
     cands = etopo_candidates(explicit)
+    if explicit is not None and not explicit.is_file():
+        cands = [explicit]  # a file asked for by name is never replaced by another
     for c in cands:
         if c.is_file():
             return c
@@ -773,6 +775,10 @@ def write(out: Path, manifest: dict, jobs, etopo, n: int, n_frames: int, argv) -
                 fvars[key] = nc.createVariable(key, "f4", ("sequence", "time"))
                 fvars[key].setncatts({"long_name": long, "units": units,
                                       **({"standard_name": std} if std else {})})
+                if "wind" in key:
+                    fvars[key].comment = ("one steering wind per frame, uniform over the "
+                                          "domain in grid coordinates; grid x points east "
+                                          "and grid y north at the domain centre")
             svars = {}
             for key, (long, units, _) in SEQ_VARS.items():
                 svars[key] = nc.createVariable(key, "f4", ("sequence",))

@@ -245,6 +245,11 @@ def test_weather_draws_in_the_documented_ranges():
 # --- a quick build ------------------------------------------------------------------------
 
 
+def test_missing_terrain_file_explains_how_to_get_it(tmp_path):
+    with pytest.raises(SystemExit, match="apt-get download ferret-datasets"):
+        mos.find_etopo(tmp_path / "nope.cdf")
+
+
 def test_quick_build_writes_a_cf_file(tmp_path, manifest):
     if not _have_physics():
         pytest.skip("orographic-precipitation not installed (pip install "
