@@ -136,3 +136,17 @@ def test_train_speed_parse(monkeypatch, text, rate):
         assert got == rate and out == text.strip()
     else:
         assert got is None and "not available" in out
+
+
+def test_tiling_memory_on_a_tiny_model(tmp_path, capsys):
+    bench = _load("tiling_memory")
+    weights, _ = tiny_model(factor=8, name="tiny-gen").save(tmp_path / "tiny")
+    assert bench.main(["--sides", "40", "--memory-limit", "20MB", "--model", str(weights),
+                       "--timeout", "300"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if line.strip().startswith("40 ")]
+    assert [r[2] for r in rows] == ["untiled", "tiled"]
+    untiled, tiled = rows
+    assert untiled[3] == "1" and int(tiled[3]) == 4  # 2 x 2 tiles under 20 MB
+    assert all(float(r[5]) > 0 for r in rows)  # peak RSS in MB
+    assert float(tiled[7]) < 1e-4  # max |tiled - untiled|

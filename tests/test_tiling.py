@@ -242,3 +242,25 @@ def test_baselines_are_not_tiled(field):
     ref = xstochsr.downscale(field, 2, 1, model="bilinear", seed=0, progress=False)
     out = xstochsr.downscale(field, 2, 1, model="bilinear", seed=0, progress=False, tile=4)
     xr.testing.assert_identical(ref.drop_attrs(), out.drop_attrs())
+
+
+def test_cli_tile_and_memory_limit(tmp_path, field, capsys):
+    from xstochsr.cli import main
+
+    m = _model()
+    weights, _ = m.save(tmp_path / "tiny")
+    src = tmp_path / "in.nc"
+    field.to_netcdf(src)
+    args = ["downscale", str(src), None, "--model", str(weights), "--members", "2",
+            "--seed", "4", "--no-progress"]
+    outs = {}
+    for name, extra in {"plain": [], "tile": ["--tile", "14"],
+                        "limit": ["--memory-limit", "0.95MB"]}.items():
+        args[2] = str(tmp_path / f"{name}.nc")
+        assert main(args + extra) == 0
+        outs[name] = xr.open_dataset(args[2])["precip"].load()
+    assert _rel(outs["tile"], outs["plain"]) < 1e-5
+    assert _rel(outs["limit"], outs["plain"]) < 1e-5
+    args[2] = str(tmp_path / "bad.nc")
+    assert main(args + ["--tile", "32"]) == 2
+    assert "--tile 32 covers the whole" in capsys.readouterr().err
