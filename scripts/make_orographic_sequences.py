@@ -970,7 +970,7 @@ def main(argv=None) -> int:
     out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
     counts = {s: 1 for s in SUBSETS} if args.quick else None
     jobs = plan(manifest, counts, ranges_per_subset=1 if args.quick else None)
-    print(f"split 'orographic': "
+    print("split 'orographic': "
           + ", ".join(f"{s} {sum(j[0] == s for j in jobs)} sequences on "
                       f"{len({j[2]['name'] for j in jobs if j[0] == s})} ranges"
                       for s in SUBSETS)

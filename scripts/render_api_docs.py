@@ -30,6 +30,8 @@ SECTIONS = [
     ("Data: `xstochsr.datasets`", "xstochsr.datasets",
      ["fetch", "list_samples", "open_sample", "registry_path", "file_hash", "registry"]),
     ("Grids: `xstochsr.grid`", "xstochsr.grid", ["find_axes", "coarsen_field", "match_grid"]),
+    ("Tiled inference: `xstochsr.tiling`", "xstochsr.tiling",
+     ["tile_borders", "receptive_field", "working_set"]),
 ]
 
 

@@ -152,3 +152,17 @@ def test_quality_scores_only_the_generator_downscale_would_choose():
     del anon.attrs["standard_name"]
     names, notes = quality.fitting_pretrained(anon, 8)  # mm h-1 converts to the wind's m s-1
     assert names == [] and "no standard_name" in notes[0]
+
+
+def test_tiling_memory_on_a_tiny_model(tmp_path, capsys):
+    bench = _load("tiling_memory")
+    weights, _ = tiny_model(factor=8, name="tiny-gen").save(tmp_path / "tiny")
+    assert bench.main(["--sides", "40", "--memory-limit", "20MB", "--model", str(weights),
+                       "--timeout", "300"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if line.strip().startswith("40 ")]
+    assert [r[2] for r in rows] == ["untiled", "tiled"]
+    untiled, tiled = rows
+    assert untiled[3] == "1" and int(tiled[3]) == 4  # 2 x 2 tiles under 20 MB
+    assert all(float(r[5]) > 0 for r in rows)  # peak RSS in MB
+    assert float(tiled[7]) < 1e-4 and float(tiled[8]) < 1e-4  # |tiled - untiled|, abs, rel

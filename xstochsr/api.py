@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ import xarray as xr
 from . import accumulation as _accumulation
 from . import grid as _grid
 from . import longitude as _longitude
+from . import tiling as _tiling
 from . import training_range as _training_range
 from . import units as _units
 from . import validation as _check
@@ -56,6 +58,7 @@ class _Plan:
     conserve: str | None = None  # None, "multiplicative" or "additive"
     nonnegative: bool = False  # refuse negative input (precipitation, speeds)
     name: str | None = None  # the field's name, for messages
+    tiles: Any = None  # tiling.TilePlan when the domain is run in tiles
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class _Request:
     time_steps: np.ndarray | None
     nonnegative: bool
     wrapped: Any = None  # longitude.unwrap's record, undone on output
+    memory_limit: int = 0  # bytes a model call may use (tiling.plan)
+    tile: int | None = None  # forced tile side, coarse cells
 
 
 def conserve_means(y: np.ndarray, x: np.ndarray, factor: int, mode: str) -> np.ndarray:
@@ -163,8 +168,10 @@ def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
         x = _units.convert(x, plan.src_units, plan.model_units).astype(np.float32, copy=False)
     _check.check_values(x, nonnegative=plan.nonnegative, what="The field", name=plan.name)
     filled, invalid = _fill_nan(x)
-    y, state = plan.model.run(filled, factor=plan.factor, members=members, seed=plan.seed,
-                              t0=t0, batch_offset=b0, state=state, device=plan.device)
+    run = plan.model.run if plan.tiles is None else partial(_tiling.run_tiled, plan.model,
+                                                                tiles=plan.tiles)
+    y, state = run(filled, factor=plan.factor, members=members, seed=plan.seed, t0=t0,
+                   batch_offset=b0, state=state, device=plan.device)
     _check.check_model_output(y, plan.model.name)
     if plan.conserve:
         y = conserve_means(y, filled, plan.factor, plan.conserve)
@@ -238,6 +245,8 @@ def downscale(
     regrid_input: bool = False,
     conserve: bool | None = None,
     progress: bool | None = None,
+    memory_limit: int | str | None = None,
+    tile: int | None = None,
 ) -> xr.DataArray:
     """Downscale a coarse field into an ensemble of fine, temporally consistent fields.
 
@@ -286,6 +295,17 @@ def downscale(
         nothing to the coarse means), off for baselines. Recorded in ``history``.
     progress : bool, optional
         Show a progress bar (default: in Jupyter or a terminal, for eager input).
+    memory_limit : int or str, optional
+        Bytes one model call may use (``4_000_000_000``, ``"4GB"``, ``"512MiB"``);
+        default a quarter of this machine's memory. A generator whose working set on the
+        whole domain is larger runs in overlapping spatial tiles (:mod:`xstochsr.tiling`):
+        halos of its receptive field, smooth blending, the GRU state carried for the
+        whole domain, noise keyed by global coarse cell, so the result equals the untiled
+        run to float rounding and block means are conserved exactly. Baselines are not
+        tiled.
+    tile : int, optional
+        Force tiles of at most this many coarse cells per side (a whole number >= 1,
+        smaller than the domain).
 
     Returns
     -------
@@ -297,7 +317,7 @@ def downscale(
     Raises
     ------
     MissingAxisError, IrregularCoordinateError, DomainTooSmallError, MissingUnitsError,
-    UnitsError, UnsupportedFactorError, UnknownModelError, InvalidInputError
+    UnitsError, UnsupportedFactorError, UnknownModelError, InvalidInputError, TilingError
         Every input is checked first (:mod:`xstochsr.validation`): values finite (NaN is
         a mask) and non-negative for precipitation and speeds, grid coordinates (1-D
         lon/lat beside the dims too) monotonic and regular, time (datetime64 or cftime)
@@ -314,7 +334,8 @@ def downscale(
     """
     _check.check_dataarray(da, "downscale")
     da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone below
-    req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device)
+    req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device,
+                    memory_limit=memory_limit, tile=tile)
     plan, layout = _plan(req, conserve, regrid_input)
     out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
@@ -327,7 +348,8 @@ def downscale(
     return result
 
 
-def _validate(da, factor, members, model, seed, time_chunk, batch_size, device) -> _Request:
+def _validate(da, factor, members, model, seed, time_chunk, batch_size, device, *,
+              memory_limit=None, tile=None) -> _Request:
     """Check every input (:mod:`xstochsr.validation`) and pick the model; no work yet."""
     _check.check_dataarray(da, "downscale")
     if REALIZATION in da.dims:
@@ -342,6 +364,8 @@ def _validate(da, factor, members, model, seed, time_chunk, batch_size, device) 
     batch_size = _check.check_int(batch_size, "batch_size", minimum=1, allow_none=True,
                                   example="batch_size=8")
     device = _check.check_device(device)
+    memory_limit = _check.check_memory_limit(memory_limit)
+    tile = _check.check_tile(tile)
     if model is not None:
         _check.check_model_ref(model)
     if factor is None:
@@ -365,7 +389,7 @@ def _validate(da, factor, members, model, seed, time_chunk, batch_size, device) 
         _units.to_units(da.isel({d: slice(0, 0) for d in da.dims}), model_obj.card.units,
                         expected=_expected(model_obj))  # raises early on bad units
     return _Request(da, axes, model_obj, factor, member_ids, seed, picked, time_chunk,
-                    batch_size, device, steps, nonneg, wrapped)
+                    batch_size, device, steps, nonneg, wrapped, memory_limit, tile)
 
 
 @dataclass(frozen=True)
@@ -414,6 +438,9 @@ def _plan(req: _Request, conserve: bool | None, regrid_input: bool) -> tuple[_Pl
     tchunk = req.time_chunk or (_first_chunk(da, axes.t) if lazy and axes.t
                                 else DEFAULT_TIME_CHUNK)
     bsize = req.batch_size or _auto_batch(model_obj, ny, nx, factor)
+    tiles, bsize = _tiling.plan(model_obj, (ny, nx), batch=bsize,
+                                memory_limit=req.memory_limit, tile=req.tile)
+    plan = replace(plan, tiles=tiles)
     jobs = _jobs(req.member_ids, nseq, bsize)
     layout = _Layout(da, axes, other, data, lazy, jobs, segments, tchunk, (ny, nx),
                      len(req.member_ids))

@@ -57,6 +57,12 @@ def _add_downscale(sub) -> None:
                         "(default: 16)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="sequences x members per model call, bounds memory (default: ~1 GiB)")
+    p.add_argument("--memory-limit", default=None, metavar="BYTES",
+                   help="memory one model call may use, e.g. 4GB or 512MiB; a larger domain "
+                        "runs in overlapping tiles with the same result (default: a quarter "
+                        "of this machine's memory)")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="force tiles of at most N coarse cells per side")
     p.add_argument("--target-grid", default=None, metavar="GRID.nc",
                    help="netCDF file whose X/Y grid the ensemble is regridded onto")
     p.add_argument("--regrid-method", default=None,
@@ -121,7 +127,7 @@ def _run_downscale(args) -> int:
                     batch_size=args.batch_size, target_grid=target,
                     regrid_method=args.regrid_method, regrid_input=args.regrid_input,
                     conserve=False if args.no_conserve else None,
-                    progress=_progress(args))
+                    progress=_progress(args), memory_limit=args.memory_limit, tile=args.tile)
     out = to_cf_dataset(ens, attrs=global_attrs)
     write_netcdf(out, args.output, encoding=netcdf_encoding(out))
     print(f"wrote {args.output}: {dict(ens.sizes)} ({ens.attrs['history'].splitlines()[-1]})")
@@ -254,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
 
 #: Python keyword arguments named in error messages -> the command-line flags.
 _FLAGS = ("model", "factor", "members", "seed", "device", "time_chunk", "batch_size",
-          "target_grid", "regrid_input", "regrid_method", "conserve", "var")
+          "target_grid", "regrid_input", "regrid_method", "conserve", "var", "memory_limit",
+          "tile")
 
 
 def as_cli_message(err: Exception) -> str:

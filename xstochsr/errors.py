@@ -30,6 +30,7 @@ __all__ = [
     "MissingDependencyError",
     "missing_dependency",
     "OutputError",
+    "TilingError",
 ]
 
 
@@ -158,3 +159,10 @@ def missing_dependency(package: str, extra: str, purpose: str) -> MissingDepende
 
 class OutputError(XStochSRError, OSError):
     """A result could not be written (no space left on device, no permission...)."""
+
+
+# --- tiled inference --------------------------------------------------------------------
+
+
+class TilingError(InvalidInputError):
+    """Tiles cannot be laid out (tile or halo larger than the domain, budget too small)."""

@@ -59,6 +59,9 @@ __all__ = [
     "check_model_ref",
     "is_nonnegative",
     "check_verify_inputs",
+    "check_memory_limit",
+    "check_tile",
+    "total_memory",
 ]
 
 #: Largest refinement factor accepted (a 64x finer grid already holds 4096 cells per cell).
@@ -457,3 +460,58 @@ def check_verify_inputs(ens: Any, obs: Any, member_dim: Hashable = "realization"
 
 def _is_lazy(da: xr.DataArray) -> bool:
     return type(da.variable._data).__module__.startswith("dask") or da.chunks is not None
+
+
+# --- tiled inference (memory_limit=, tile=) ------------------------------------------------
+
+#: Fraction of the machine's memory a model call may use when ``memory_limit`` is not given.
+DEFAULT_MEMORY_LIMIT_FRACTION = 0.25
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+               "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def total_memory() -> int | None:
+    """Physical memory of this machine in bytes (psutil if installed, else ``os.sysconf``)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except ImportError:
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return None
+
+
+def check_memory_limit(limit: Any) -> int:
+    """Bytes a model call may use, from an int, a string (``"4GB"``) or None.
+
+    None gives :data:`DEFAULT_MEMORY_LIMIT_FRACTION` of the machine's memory (4 GiB when
+    that is unknown); strings take B, kB, MB, GB, TB (powers of 10) and KiB, MiB, GiB, TiB.
+    """
+    if limit is None:
+        total = total_memory()
+        return int(DEFAULT_MEMORY_LIMIT_FRACTION * total) if total else 4 * 2**30
+    value = None
+    if isinstance(limit, (int, np.integer)) and not isinstance(limit, (bool, np.bool_)):
+        value = int(limit)
+    elif isinstance(limit, str):
+        import re
+
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", limit)
+        if m and m.group(2).lower() in _BYTE_UNITS:
+            value = int(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()])
+    if value is None or value <= 0:
+        raise InvalidInputError(
+            f"memory_limit must be a positive number of bytes or a string such as '4GB' or "
+            f"'512MiB', got {limit!r}. Pass e.g. memory_limit='4GB', or None for "
+            f"{DEFAULT_MEMORY_LIMIT_FRACTION:.0%} of this machine's memory."
+        )
+    return value
+
+
+def check_tile(tile: Any) -> int | None:
+    """Coarse cells per tile side: a whole number >= 1, or None to size tiles from memory."""
+    return check_int(tile, "tile", minimum=1, allow_none=True, example="tile=128")

@@ -17,6 +17,7 @@ from .crps import crps, pooled_crps
 from .distribution import exceedance_frequency, quantile_ratio, quantiles, wet_fraction
 from .fss import fss
 from .rank import rank_histogram, rank_statistics, rank_summary, ranks
+from .seams import seam_score
 from .spectra import log_spectral_distance, power_spectrum
 from .streaming import CRPSAccumulator, RankHistogramAccumulator
 from .temporal import frame_change, lag_autocorrelation
@@ -43,6 +44,7 @@ __all__ = [
     "lag_autocorrelation",
     "frame_change",
     "block_edge_ratio",
+    "seam_score",
     "verify",
     "RankHistogramAccumulator",
     "CRPSAccumulator",

@@ -33,8 +33,9 @@ import numpy as np
 from ..errors import ModelCardError, UnsupportedFactorError, WeightsIntegrityError
 from ..io import atomic_write_files
 from . import transforms
-from .base import INIT_NOISE, NOISE, Downscaler, ModelCard, member_rng
+from .base import INIT_NOISE, NOISE, Downscaler, ModelCard
 from .generator import MAX_FINE_NOISE, SUPPORTED_FACTORS, Generator, GeneratorConfig
+from .noise import cell_noise
 
 __all__ = ["GANModel", "model_paths", "check_architecture", "read_header"]
 
@@ -212,19 +213,21 @@ class GANModel(Downscaler):
         self.history = None
 
     # --- inference ----------------------------------------------------------------------
-    def _noise(self, seed, members, nb, batch_offset, t, shape, stream, device):
+    def _noise(self, seed, members, nb, batch_offset, t, shape, stream, device, origin=(0, 0)):
+        """Noise ``(M*B, C, H, W)`` keyed by global coarse cell (:func:`.noise.cell_noise`)."""
         import torch
 
         cfg = self.generator.config
         nz = cfg.noise_channels_total if stream == NOISE else cfg.noise_channels
         if nz == 0:
             return None
-        arr = np.empty((len(members), nb, nz, *shape), dtype=np.float32)
+        (y0, x0), (ny, nx) = origin, shape
+        arr = np.empty((len(members), nb, nz, ny, nx), dtype=np.float32)
         for i, m in enumerate(members):
             for b in range(nb):
-                rng = member_rng(seed, m, batch_offset + b, t, stream)
-                arr[i, b] = rng.standard_normal((nz, *shape), dtype=np.float32)
-        return torch.from_numpy(arr.reshape(len(members) * nb, nz, *shape)).to(device)
+                arr[i, b] = cell_noise(seed, m, t, stream, y0, y0 + ny, x0, x0 + nx, nz,
+                                       sequence=batch_offset + b)
+        return torch.from_numpy(arr.reshape(len(members) * nb, nz, ny, nx)).to(device)
 
     def run(
         self,
@@ -237,12 +240,15 @@ class GANModel(Downscaler):
         batch_offset: int = 0,
         state: Any = None,
         device: str = "cpu",
+        origin: tuple[int, int] = (0, 0),
     ) -> tuple[np.ndarray, Any]:
         """Downscale ``x`` (B, T, H, W) -> (M, B, T, fH, fW); see :meth:`Downscaler.run`.
 
         Frames are processed one at a time with the GRU state carried, so splitting a
         series into time chunks (passing ``state`` on) gives bit-identical results.
-        ``state`` is a tensor ``(M*B, width, H, W)`` on ``device``.
+        ``state`` is a tensor ``(M*B, width, H, W)`` on ``device``. ``origin`` is the
+        global (row, column) of ``x[..., 0, 0]`` when ``x`` is a tile of a larger grid
+        (:mod:`xstochsr.tiling`): the noise is keyed by global coarse cell.
         """
         import torch
 
@@ -264,11 +270,12 @@ class GANModel(Downscaler):
         with torch.inference_mode():
             for i in range(nt):
                 t = t0 + i
-                noise = self._noise(seed, members, nb, batch_offset, t, (ny, nx), NOISE, device)
+                noise = self._noise(seed, members, nb, batch_offset, t, (ny, nx), NOISE, device,
+                                    origin)
                 init = None
                 if h is None:
                     init = self._noise(seed, members, nb, batch_offset, t, (ny, nx),
-                                       INIT_NOISE, device)
+                                       INIT_NOISE, device, origin)
                 y, h = g(xt[:, i : i + 1], None if noise is None else noise.unsqueeze(1), h, init,
                          **({"coarse": xp[:, i : i + 1], "transform": self.card.transform}
                             if constrained else {}))

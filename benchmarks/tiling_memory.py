@@ -1,0 +1,167 @@
+"""Peak memory of untiled against tiled ``downscale`` as the domain grows.
+
+Each case runs ``xstochsr.downscale`` in a fresh subprocess on a synthetic rain field
+(gamma-distributed, 40% dry) of ``side x side`` coarse cells with the shipped model
+(``rain-x8`` by default), a few frames and members, one torch thread, and reports the
+process's peak RSS (``resource.getrusage``), the wall time, the number of tiles and the
+largest difference from the untiled run of the same case when both ran, absolute and
+relative cell by cell (``|tiled - untiled| / (|untiled| + 0.01)``, in the field's units),
+and how many fine cells differ by more than 1e-3 relative, of which how many are zero in
+one run and not the other: the rain transform sets values under its threshold (0.1 mm h-1)
+to zero, so a float-rounding difference in the network can flip a cell at the threshold
+(then scaled by its block's conservation ratio). "untiled" passes
+a memory limit far above any case (one piece); "tiled" passes ``--memory-limit``, so the
+network's working set per call stays under it while the domain grows.
+
+    python benchmarks/tiling_memory.py                          # 64..512, limit 512MB
+    python benchmarks/tiling_memory.py --sides 64 128 --untiled-max 128 --memory-limit 256MB
+
+Memory that tiling does not bound is still there: the process (torch, the model, ~0.3
+GB), the input, the eager output (members x frames x fine cells x 4 bytes) and
+``downscale``'s conservation and unit steps on a time chunk, and the GRU state of the
+whole domain (width x coarse cells x 4 bytes per member).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine_line  # noqa: E402
+
+UNLIMITED = 1 << 50
+
+
+def _field(side: int, frames: int):
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    v = rng.gamma(0.6, 2.0, (frames, side, side)).astype(np.float32)
+    v[rng.random(v.shape) < 0.4] = 0.0
+    dx = 24000.0
+    return xr.DataArray(
+        v, dims=("time", "y", "x"), name="precip",
+        coords={"time": pd.date_range("2021-06-01", periods=frames, freq="15min"),
+                "y": ("y", np.arange(side) * dx, {"axis": "Y", "units": "m",
+                                                  "standard_name": "projection_y_coordinate"}),
+                "x": ("x", np.arange(side) * dx, {"axis": "X", "units": "m",
+                                                  "standard_name": "projection_x_coordinate"})},
+        attrs={"units": "mm h-1", "standard_name": "lwe_precipitation_rate"})
+
+
+def child(side: int, mode: str, limit: str, model: str, frames: int, members: int,
+          save: str | None) -> None:
+    """Run one case in this process and print one JSON line."""
+    import resource
+    import warnings
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    import xstochsr
+    from xstochsr import tiling
+    from xstochsr.validation import check_memory_limit
+
+    m = xstochsr.load_model(model)
+    da = _field(side, frames)
+    lim = UNLIMITED if mode == "untiled" else check_memory_limit(limit)
+    tp, _ = tiling.plan(m, (side, side), batch=members, memory_limit=lim)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ens = xstochsr.downscale(da, model=m, members=members, seed=0, progress=False,
+                                 memory_limit=lim)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    out = {"side": side, "mode": mode, "peak_mb": round(peak), "wall_s": round(wall, 1),
+           "tiles": len(tp.windows()) if tp else 1,
+           "tile": max(w.core[1] - w.core[0] for w in tp.windows()) if tp else side}
+    if save:
+        np.save(save, ens.values)
+    print(json.dumps(out))
+
+
+def _run(args, side: int, mode: str, save: str | None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(side), mode,
+           "--memory-limit", args.memory_limit, "--model", args.model, "--frames",
+           str(args.frames), "--members", str(args.members)]
+    if save:
+        cmd += ["--save", save]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    except subprocess.TimeoutExpired:
+        return {"side": side, "mode": mode, "error": f"over {args.timeout:.0f} s"}
+    if p.returncode != 0:
+        return {"side": side, "mode": mode, "error": p.stderr.strip().splitlines()[-1][:80]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sides", type=int, nargs="+", default=[64, 128, 256, 512])
+    p.add_argument("--untiled-max", type=int, default=512,
+                   help="largest side also run untiled (the baseline)")
+    p.add_argument("--memory-limit", default="512MB", help="memory_limit of the tiled runs")
+    p.add_argument("--model", default="rain-x8")
+    p.add_argument("--frames", type=int, default=2)
+    p.add_argument("--members", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--child", nargs=2, metavar=("SIDE", "MODE"), help=argparse.SUPPRESS)
+    p.add_argument("--save", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        child(int(args.child[0]), args.child[1], args.memory_limit, args.model, args.frames,
+              args.members, args.save)
+        return 0
+
+    import tempfile
+
+    import numpy as np
+
+    print("tiling memory benchmark:", machine_line())
+    print(f"model {args.model}, {args.frames} frames, {args.members} member(s), 1 thread; "
+          f"tiled runs with memory_limit={args.memory_limit!r}; one subprocess per case")
+    head = (f"{'side':>6} {'fine':>6} {'mode':>8} {'tiles':>6} {'core':>5} {'peak MB':>8} "
+            f"{'wall s':>7} {'max abs diff':>13} {'max rel diff':>13} {'cells >1e-3':>12} "
+            f"{'of which dry/wet flips':>23}")
+    print(head)
+    with tempfile.TemporaryDirectory() as tmp:
+        for side in args.sides:
+            ref = None
+            for mode in ("untiled", "tiled"):
+                if mode == "untiled" and side > args.untiled_max:
+                    continue
+                save = str(Path(tmp) / f"{side}_{mode}.npy")
+                r = _run(args, side, mode, save)
+                if "error" in r:
+                    print(f"{side:>6} {side * 8:>6} {mode:>8}  failed: {r['error']}")
+                    continue
+                diff = ""
+                if mode == "untiled":
+                    ref = np.load(save)
+                elif ref is not None:
+                    tiled = np.load(save)
+                    d = np.abs(tiled - ref)
+                    rel = d / (np.abs(ref) + 0.01)
+                    off = rel > 1e-3
+                    flips = int((off & ((ref == 0) != (tiled == 0))).sum())
+                    diff = (f"{float(d.max()):>13.2e} {float(rel.max()):>13.2e} "
+                            f"{int(off.sum()):>12} {flips:>23}")
+                Path(save).unlink(missing_ok=True)
+                print(f"{side:>6} {side * 8:>6} {mode:>8} {r['tiles']:>6} {r['tile']:>5} "
+                      f"{r['peak_mb']:>8} {r['wall_s']:>7} {diff}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

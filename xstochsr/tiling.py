@@ -1,0 +1,325 @@
+"""Tiled inference: a domain of any size in overlapping spatial tiles, within a memory budget.
+
+:func:`plan` decides whether a generator needs tiles for a domain (its working set per
+model call, :func:`working_set`, against ``memory_limit``) and lays them out
+(:class:`TilePlan`); :func:`run_tiled` runs one time chunk tile by tile and blends.
+
+Layout. The domain is cut into near-equal *cores* of at most ``tile`` coarse cells per
+side. Each tile computes its core grown by ``halo + ramp`` cells on every side that
+borders another tile (not at the domain's edge, where the untiled run sees the same
+reflection padding). ``halo`` is the generator's spatial receptive field per frame
+(:func:`receptive_field`, from the config), so a tile's output is the untiled output,
+to float rounding, everywhere at least ``halo`` cells from its cut edges. Neighbouring
+tiles overlap by ``2 * ramp`` coarse cells around each core border; there they are
+blended with raised-cosine weights that sum to one.
+
+Time. Tiles are looped *inside* the frame loop, and the GRU state is one coarse array
+for the whole domain ``(M*B, width, H, W)``: each tile reads the state of the previous
+frame on its extent and writes the new state of its core. So the state a tile sees is
+the untiled one, halo included, at every frame, and a tiled run equals the untiled run
+however long the sequence (carrying a separate state per tile instead would let the
+error at a tile's cut edge creep inwards by the GRU's reach, two cells, every frame).
+The price is the global state, ``width / factor**2`` times one fine output frame per
+member (3/4 of a frame for ``rain-x8``), small beside the network's working set on the
+whole domain, which is what tiling bounds (about 120 fine-resolution channels for
+``rain-x8``).
+
+Noise is keyed by global coarse cell (:func:`xstochsr.models.noise.cell_noise`), so a
+member is the same field whatever the tiling. Conservation: blending mixes two fields
+whose block means both equal the coarse value, but the weights vary inside a block, so
+for a generator with a constraint layer the block means are restored exactly after
+blending (:func:`xstochsr.api.conserve_means`, the layer's mode); ``conserve=`` is
+applied after blending by ``downscale`` itself. Baselines are not tiled: they are cheap
+and RainFARM's spectral fit is global.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import TilingError
+
+__all__ = ["TilePlan", "Window", "receptive_field", "working_set", "plan", "run_tiled",
+           "tile_borders"]
+
+#: Coarse cells of raised-cosine blending on each side of a core border.
+RAMP = 1
+#: Smallest core (coarse cells per side) :func:`plan` will choose from a memory budget.
+MIN_TILE = 4
+
+
+def receptive_field(config) -> int:
+    """Coarse cells per frame over which a generator's output depends on its input.
+
+    Counted from the config, per scale, for the per-frame path with the state of the
+    previous frame given (as :func:`run_tiled` gives it):
+
+    * state: the frame stem (one 3x3 conv), two per encoder block, and the GRU (gates
+      then candidate: two); or, on a segment's first frame, the init stem, two per init
+      block, then the GRU's two on that state;
+    * decoder: a residual block at the coarse scale (two), then per doubling ``k`` a
+      bilinear x2 (one pixel of the coarser scale, ``2**-(k-1)`` cells) and a residual
+      block (two pixels of ``2**-k`` cells), and the 3x3 head at the fine scale.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+
+    Returns
+    -------
+    int, rounded up
+    """
+    state = max(1 + 2 * config.encoder_blocks, 1 + 2 * config.init_blocks) + 2
+    n = config.n_doublings
+    decoder = 2 + sum(2.0 ** -(k - 1) + 2 * 2.0**-k for k in range(1, n + 1)) + 2.0**-n
+    return int(math.ceil(state + decoder))
+
+
+def working_set(config, ny: int, nx: int) -> int:
+    """Bytes one sequence x member of a model call needs on a ``ny x nx`` coarse window.
+
+    ``fine cells * 4 bytes * (3 * (w[-2] + w[-1]) + 12) + coarse cells * 4 * 10 * width``
+    with ``w`` the upsampling widths (the last residual block at the fine scale holds its
+    input, two activations and a shortcut; the coarse stream about ten ``width``-channel
+    tensors). Calibrated on ``rain-x8`` (width 48, widths 48-24-12), float32, 1 thread:
+    the peak RSS of ``GANModel.run`` above the loaded model was 34, 120 and 477 MB for
+    32, 64 and 128 coarse cells per side with one member and 241 MB at 64 with two, i.e.
+    119 fine-resolution float32 channels per sequence x member; this formula gives 127.
+    """
+    widths = [config.width, *config.upsample_widths]
+    f2 = config.factor**2
+    fine = ny * nx * f2 * 4 * (3 * (widths[-2] + widths[-1]) + 12)
+    return int(fine + ny * nx * 4 * 10 * config.width)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One tile: its core and the extent it computes, in global coarse cells ``[0, 1)``."""
+
+    core: tuple[int, int, int, int]  # y0, y1, x0, x1
+    extent: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How a ``shape`` coarse domain is cut into tiles.
+
+    Cores of at most ``tile`` cells per side, each grown by ``halo + ramp`` on the sides
+    that border another tile.
+    """
+
+    shape: tuple[int, int]
+    tile: int
+    halo: int
+    ramp: int = RAMP
+
+    def _cores(self, n: int) -> list[tuple[int, int]]:
+        k = -(-n // self.tile)
+        edges = np.linspace(0, n, k + 1).round().astype(int)
+        return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+    def _grow(self, a: int, b: int, n: int) -> tuple[int, int]:
+        g = self.halo + self.ramp
+        return max(0, a - g), min(n, b + g)
+
+    def windows(self) -> list[Window]:
+        """Every tile, row by row."""
+        ny, nx = self.shape
+        out = []
+        for y0, y1 in self._cores(ny):
+            for x0, x1 in self._cores(nx):
+                out.append(Window((y0, y1, x0, x1), (*self._grow(y0, y1, ny),
+                                                     *self._grow(x0, x1, nx))))
+        return out
+
+    def weights(self, core: tuple[int, int], extent: tuple[int, int], n: int,
+                factor: int) -> np.ndarray:
+        """1-D blending weights over the fine cells of ``extent`` along one axis.
+
+        One inside the core, raised-cosine ramps of ``2 * ramp`` coarse cells centred on
+        each core border that meets another tile (a step there when ``ramp`` is 0), zero
+        beyond; the weights of neighbouring tiles sum to one.
+        """
+        s = np.arange(extent[0] * factor, extent[1] * factor, dtype=np.float64) + 0.5
+        w = np.ones_like(s)
+        for c, rising in ((core[0], True), (core[1], False)):
+            if c in (0, n):
+                continue
+            if self.ramp == 0:
+                up = (s >= c * factor).astype(np.float64)
+            else:
+                u = np.clip((s - (c - self.ramp) * factor) / (2 * self.ramp * factor), 0, 1)
+                up = 0.5 - 0.5 * np.cos(np.pi * u)
+            w *= up if rising else 1.0 - up
+        return w.astype(np.float32)
+
+
+def _config(model):
+    gen = getattr(model, "generator", None)
+    return None if gen is None else gen.config
+
+
+def plan(model, shape: tuple[int, int], *, batch: int, memory_limit: int,
+         tile: int | None = None) -> tuple[TilePlan | None, int]:
+    """Decide tiling and the sequences x members per call for one domain.
+
+    Parameters
+    ----------
+    model : Downscaler
+        Only generators are tiled (baselines return ``(None, batch)``).
+    shape : (int, int)
+        Coarse domain ``(H, W)``.
+    batch : int
+        Sequences x members per call the caller would use untiled.
+    memory_limit : int
+        Bytes a model call may use (:func:`xstochsr.validation.check_memory_limit`).
+    tile : int, optional
+        Force cores of this many coarse cells per side.
+
+    Returns
+    -------
+    (TilePlan or None, int)
+        The layout (None: the whole domain in one piece) and the batch, lowered so that a
+        call fits ``memory_limit`` where one sequence x member does.
+
+    Raises
+    ------
+    TilingError
+        ``tile`` covers the whole domain, the halo makes every tile the whole domain, or
+        ``memory_limit`` is too small for one sequence on a :data:`MIN_TILE` tile.
+    """
+    cfg = _config(model)
+    ny, nx = shape
+    if cfg is None:
+        return None, batch
+    halo = receptive_field(cfg)
+    if tile is not None:
+        if tile >= max(ny, nx):
+            raise TilingError(
+                f"tile={tile} covers the whole {ny} x {nx} coarse domain, so there is "
+                f"nothing to tile. Pass tile < {max(ny, nx)}, or tile=None to tile only "
+                "when memory_limit asks for it."
+            )
+        tp = TilePlan(shape, tile, halo, min(RAMP, tile // 2))
+        _check_halo(tp)
+        per_call = working_set(cfg, *_largest_extent(tp))
+        return tp, max(1, min(batch, memory_limit // per_call))
+    whole = working_set(cfg, ny, nx)
+    if whole <= memory_limit:
+        return None, max(1, min(batch, memory_limit // whole))
+    batch = 1
+    best = None
+    lo, hi = 1, max(ny, nx) - 1
+    while lo <= hi:  # largest core whose biggest tile fits
+        mid = (lo + hi) // 2
+        tp = TilePlan(shape, mid, halo, min(RAMP, mid // 2))
+        if working_set(cfg, *_largest_extent(tp)) <= memory_limit:
+            best, lo = tp, mid + 1
+        else:
+            hi = mid - 1
+    if best is None or best.tile < min(MIN_TILE, ny, nx):
+        need = working_set(cfg, *_largest_extent(TilePlan(shape, MIN_TILE, halo)))
+        raise TilingError(
+            f"memory_limit={memory_limit / 2**20:.3g} MiB is too small for one tile: a "
+            f"{MIN_TILE}-cell tile with its {halo}-cell halo needs about "
+            f"{need / 2**20:.3g} MiB per sequence and member with model "
+            f"{model.name!r}. Raise memory_limit to at least "
+            f"'{math.ceil(need / 2**20)}MiB'."
+        )
+    _check_halo(best)
+    return best, batch
+
+
+def _largest_extent(tp: TilePlan) -> tuple[int, int]:
+    wins = tp.windows()
+    return (max(w.extent[1] - w.extent[0] for w in wins),
+            max(w.extent[3] - w.extent[2] for w in wins))
+
+
+def _check_halo(tp: TilePlan) -> None:
+    """Refuse a layout whose every tile, grown by its halo, is the whole domain."""
+    ny, nx = tp.shape
+    wins = tp.windows()
+    if len(wins) > 1 and all(w.extent == (0, ny, 0, nx) for w in wins):
+        raise TilingError(
+            f"With a halo of {tp.halo} coarse cells (the generator's receptive field) and "
+            f"tile={tp.tile}, every tile of the {ny} x {nx} domain is the whole domain. "
+            f"Pass a tile of at most {max(ny, nx) - 2 * (tp.halo + tp.ramp) - 1} cells, or "
+            "tile=None: a domain this small needs no tiles."
+        )
+
+
+def run_tiled(model, x: np.ndarray, tiles: TilePlan, *, factor: int, members, seed: int,
+              t0: int = 0, batch_offset: int = 0, state: Any = None,
+              device: str = "cpu") -> tuple[np.ndarray, Any]:
+    """Run a generator tile by tile on one time chunk; same contract as ``model.run``.
+
+    Parameters
+    ----------
+    model : GANModel
+    x : ndarray (B, T, H, W), float32
+        The whole domain, model units, finite.
+    tiles : TilePlan
+        For ``(H, W)``.
+    factor, members, seed, t0, batch_offset, device
+        As :meth:`xstochsr.models.base.Downscaler.run`.
+    state : Tensor (M*B, width, H, W), optional
+        The whole domain's GRU state after the previous chunk.
+
+    Returns
+    -------
+    y : ndarray (M, B, T, H*f, W*f), float32
+        Blended; block means restored exactly for a constraint layer.
+    state : Tensor (M*B, width, H, W)
+    """
+    nb, nt, ny, nx = x.shape
+    f, nm = int(factor), len(members)
+    wins = tiles.windows()
+    wy = [tiles.weights(w.core[:2], w.extent[:2], ny, f) for w in wins]
+    wx = [tiles.weights(w.core[2:], w.extent[2:], nx, f) for w in wins]
+    sy, sx = np.zeros(ny * f, np.float32), np.zeros(nx * f, np.float32)
+    for w, a, b in zip(wins, wy, wx, strict=True):  # sums over the tiles of one row/column
+        if w.core[2] == 0:
+            sy[w.extent[0] * f : w.extent[1] * f] += a
+        if w.core[0] == 0:
+            sx[w.extent[2] * f : w.extent[3] * f] += b
+    out = np.zeros((nm, nb, nt, ny * f, nx * f), dtype=np.float32)
+    for i in range(nt):
+        new_state = None
+        for w, a, b in zip(wins, wy, wx, strict=True):
+            ey0, ey1, ex0, ex1 = w.extent
+            cy0, cy1, cx0, cx1 = w.core
+            h = None if state is None else state[:, :, ey0:ey1, ex0:ex1]
+            y, h = model.run(x[:, i : i + 1, ey0:ey1, ex0:ex1], factor=f, members=members,
+                             seed=seed, t0=t0 + i, batch_offset=batch_offset, state=h,
+                             device=device, origin=(ey0, ex0))
+            if new_state is None:
+                new_state = h.new_empty((*h.shape[:2], ny, nx))
+            new_state[:, :, cy0:cy1, cx0:cx1] = h[:, :, cy0 - ey0 : cy1 - ey0,
+                                                  cx0 - ex0 : cx1 - ex0]
+            out[:, :, i, ey0 * f : ey1 * f, ex0 * f : ex1 * f] += (
+                y[:, :, 0] * a[:, None] * b[None, :])
+        state = new_state
+    out /= sy[:, None]
+    out /= sx[None, :]
+    kind = model.generator.config.constraint
+    if kind:
+        from .api import conserve_means
+
+        out = conserve_means(out, x, f, kind)
+    return out, state
+
+
+def tile_borders(shape: tuple[int, int], tile: int, factor: int) -> tuple[list[int], list[int]]:
+    """Fine-cell indices along (y, x) where the cores of ``tile``-cell tiles meet.
+
+    For :func:`xstochsr.metrics.seam_score` on a ``downscale(..., tile=tile)`` result of a
+    ``shape`` coarse domain: each index is the first fine cell after a border.
+    """
+    tp = TilePlan(tuple(shape), int(tile), 0, 0)
+    return ([a * factor for a, _ in tp._cores(shape[0])[1:]],
+            [a * factor for a, _ in tp._cores(shape[1])[1:]])
