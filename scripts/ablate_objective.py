@@ -12,6 +12,8 @@ the training sequences of the fixed split; cpu preset plus ``--set``):
     ...-fine       noise also injected at every upsampling scale (gen_fine_noise=1)
     ...-adaptive   the adversarial weight rescaled to keep the CRPS term's share of the
                    gradient (term_balance="adaptive")
+    ...-prior      the constraint layer's logits start from a smooth interpolation of the
+                   coarse field (constraint_prior="bilinear")
 
 and scored on the split's *validation* sequences 112-127 (first ``--frames`` frames of the
 first ``--sequences``), coarsened by 8 and downscaled by the *raw* network
@@ -57,6 +59,8 @@ VARIANTS = {
     "crps-c-fine": dict(objective="crps", constraint="multiplicative", gen_fine_noise=1),
     "wgan+crps-c-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
                                  constraint="multiplicative", term_balance="adaptive"),
+    "crps-c-prior": dict(objective="crps", constraint="multiplicative",
+                         constraint_prior="bilinear"),
     "wgan+crps-c-fine-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
                                       constraint="multiplicative", term_balance="adaptive",
                                       gen_fine_noise=1),

@@ -8,7 +8,12 @@ coarse scale and learns only how to distribute each coarse value inside its bloc
 
 ``"multiplicative"`` (softmax constraint layer, for precipitation)
     ``y = x * f^2 * softmax_block(z)``: non-negative wherever ``x >= 0``, exactly zero
-    in blocks whose coarse value is zero (dry stays dry), block mean ``x``.
+    in blocks whose coarse value is zero (dry stays dry), block mean ``x``. With
+    ``prior="bilinear"`` the logits are ``z + log(b)``, ``b`` a bilinear interpolation
+    of the coarse field refined towards its block means (:func:`log_prior`): ``z = 0``
+    gives that smooth field rescaled to the block means, so the network learns structure
+    *on top of* a field without block edges instead of having to learn that edges
+    between blocks of different value must be smooth.
 ``"additive"`` (for signed fields: temperature, winds)
     ``y = u - mean_block(u) + x`` with ``u`` the network output in physical units.
 
@@ -21,10 +26,17 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["CONSTRAINTS", "block_mean", "multiplicative", "additive", "apply_constraint"]
+__all__ = ["CONSTRAINTS", "PRIORS", "block_mean", "multiplicative", "additive",
+           "apply_constraint", "log_prior"]
 
 #: Constraint kinds a generator may carry (``GeneratorConfig.constraint``).
 CONSTRAINTS = ("multiplicative", "additive")
+#: Priors of the multiplicative layer (``GeneratorConfig.constraint_prior``).
+PRIORS = ("bilinear",)
+#: Floor of the bilinear prior, relative to the block's own coarse value.
+PRIOR_FLOOR = 1e-3
+#: Richardson-Lucy refinements of the prior (its block means approach the coarse field).
+PRIOR_ITERATIONS = 8
 
 
 def _blocks(z: torch.Tensor, f: int) -> torch.Tensor:
@@ -42,7 +54,33 @@ def block_mean(y: torch.Tensor, factor: int) -> torch.Tensor:
     return F.avg_pool2d(y, factor)
 
 
-def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor:
+def log_prior(coarse: torch.Tensor, factor: int,
+              iterations: int = PRIOR_ITERATIONS) -> torch.Tensor:
+    """Log of a smooth, non-negative interpolation of ``coarse``, floored within each block.
+
+    ``(N, C, H, W) -> (N, C, f*H, f*W)``. The interpolation is ``b = bilinear(r)`` with
+    ``r`` refined from ``coarse`` by ``iterations`` multiplicative (Richardson-Lucy)
+    steps ``r <- r * x / block_mean(bilinear(r))`` (zero where ``x`` is), so that ``b``'s
+    block means approach ``x`` and the constraint's final per-block rescaling, which is
+    what draws block edges, stays small. The result is ``log(max(b, 1e-3 * x_block,
+    1e-30))`` with ``x_block`` the block's own value: a wet block beside dry ones leans its
+    rain towards its wet side but keeps some everywhere, a dry block gets finite
+    (irrelevant) logits, and the floor is relative, so the prior does not depend on the
+    field's units.
+    """
+    f = int(factor)
+    x = coarse.float().clamp_min(0.0)
+    r = x
+    for _ in range(int(iterations)):
+        m = block_mean(F.interpolate(r, scale_factor=f, mode="bilinear", align_corners=False), f)
+        r = torch.where(x > 0, r * x / m.clamp_min(1e-30), torch.zeros_like(r))
+    b = F.interpolate(r, scale_factor=f, mode="bilinear", align_corners=False)
+    own = F.interpolate(x, scale_factor=f, mode="nearest")
+    return torch.log(torch.maximum(b, PRIOR_FLOOR * own).clamp_min(1e-30))
+
+
+def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
+                   prior: str | None = None) -> torch.Tensor:
     """Softmax constraint layer: ``coarse * f^2 * softmax`` of ``z`` within each block.
 
     Parameters
@@ -52,13 +90,20 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.
     coarse : Tensor ``(N, C, H, W)``
         Coarse values in physical units (non-negative for a non-negative result).
     factor : int
+    prior : {"bilinear"} or None
+        Add :func:`log_prior` to the logits (see the module docstring).
 
     Returns
     -------
     Tensor ``(N, C, f*H, f*W)``, float32, block means equal ``coarse``.
     """
     f = int(factor)
-    b = _blocks(z.float(), f)
+    z = z.float()
+    if prior == "bilinear":
+        z = z + log_prior(coarse, f)
+    elif prior is not None:
+        raise ValueError(f"Unknown constraint prior {prior!r}; use one of {PRIORS} or None.")
+    b = _blocks(z, f)
     n, c, h, _, w, _ = b.shape
     flat = b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, f * f)
     weights = torch.softmax(flat, dim=-1) * (f * f)
@@ -87,14 +132,15 @@ def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor
 
 
 def apply_constraint(kind: str, z: torch.Tensor, coarse: torch.Tensor, factor: int,
-                     to_physical=None) -> torch.Tensor:
+                     to_physical=None, prior: str | None = None) -> torch.Tensor:
     """Apply constraint ``kind`` to raw output ``z``; see :data:`CONSTRAINTS`.
 
     ``to_physical`` maps ``z`` to physical units before the additive layer (the
-    inverse of the model's transform); the multiplicative layer uses ``z`` as logits.
+    inverse of the model's transform); the multiplicative layer uses ``z`` as logits,
+    plus the ``prior`` (multiplicative only).
     """
     if kind == "multiplicative":
-        return multiplicative(z, coarse, factor)
+        return multiplicative(z, coarse, factor, prior)
     if kind == "additive":
         return additive(z if to_physical is None else to_physical(z), coarse, factor)
     raise ValueError(f"Unknown constraint {kind!r}; use one of {CONSTRAINTS} or None.")

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..errors import ModelCardError, UnsupportedFactorError
 from .blocks import ConvGRUCell, ReflectConv, ResBlock, Upsample2x, activation
-from .constraints import CONSTRAINTS, apply_constraint
+from .constraints import CONSTRAINTS, PRIORS, apply_constraint
 
 __all__ = ["GeneratorConfig", "Generator", "NoiseInjection", "SUPPORTED_FACTORS",
            "MAX_FINE_NOISE"]
@@ -77,6 +77,12 @@ class GeneratorConfig:
         still arrive on the *coarse* grid, as extra channels of the per-frame noise
         (see :attr:`noise_channels_total`), so each fine noise pixel belongs to one
         coarse cell. Needs ``noise_channels > 0``.
+    constraint_prior : {"bilinear"} or None
+        With the multiplicative constraint: logits start from the log of the bilinear
+        interpolation of the coarse field (:func:`xstochsr.models.constraints.log_prior`),
+        so an untrained network already gives a smooth field with exact block means and
+        training learns the structure on top (no block squares to unlearn). None
+        (default, and every card written before this setting existed): plain softmax.
     """
 
     factor: int = 8
@@ -90,6 +96,7 @@ class GeneratorConfig:
     output_activation: str = "sigmoid"
     constraint: str | None = None
     fine_noise: int = 0
+    constraint_prior: str | None = None
 
     def __post_init__(self) -> None:
         fn = self.fine_noise
@@ -108,6 +115,12 @@ class GeneratorConfig:
         if self.constraint is not None and self.constraint not in CONSTRAINTS:
             raise ModelCardError(
                 f"constraint must be one of {CONSTRAINTS} or None, not {self.constraint!r}."
+            )
+        if self.constraint_prior is not None and (
+                self.constraint_prior not in PRIORS or self.constraint != "multiplicative"):
+            raise ModelCardError(
+                f"constraint_prior must be one of {PRIORS} with constraint='multiplicative', "
+                f"or None; got {self.constraint_prior!r} with constraint={self.constraint!r}."
             )
         if self.factor not in SUPPORTED_FACTORS:
             raise UnsupportedFactorError(
@@ -174,6 +187,8 @@ class GeneratorConfig:
             del d["constraint"]
         if d["fine_noise"] == 0:
             del d["fine_noise"]
+        if d["constraint_prior"] is None:
+            del d["constraint_prior"]
         return d
 
     @classmethod
@@ -385,7 +400,8 @@ class Generator(nn.Module):
                 return transforms.inverse(self.out_act(v).float(), transform)
 
         cz = coarse.reshape(n, -1, *coarse.shape[-2:])
-        return apply_constraint(kind, z, cz, self.config.factor, to_physical=to_phys)
+        return apply_constraint(kind, z, cz, self.config.factor, to_physical=to_phys,
+                                prior=self.config.constraint_prior)
 
 
 class NoiseInjection(nn.Module):

@@ -69,6 +69,10 @@ class TrainConfig:
         Hard conservation output layer of the generator (Harder et al. 2023): block
         means equal the coarse input exactly in physical units; multiplicative for
         precipitation (non-negative, dry stays dry), additive for signed fields.
+    constraint_prior : {"bilinear"} or None
+        With ``constraint="multiplicative"``: start the layer's logits from the log of
+        the bilinear interpolation of the coarse field, so the untrained network gives a
+        smooth field with exact block means (``GeneratorConfig.constraint_prior``).
     init : str or None
         Pretrained model (registry name or path) the generator started from.
     gp_weight : float
@@ -181,6 +185,7 @@ class TrainConfig:
     crps_scales: list[int] = dataclasses.field(default_factory=lambda: [1, 4, 16])
     crps_space: str = "physical"
     constraint: str | None = None
+    constraint_prior: str | None = None
     init: str | None = None
     gp_weight: float = 10.0
     critic_steps: int = 5
@@ -256,6 +261,12 @@ class TrainConfig:
         if self.sgd_steps < 0:
             raise InvalidInputError("sgd_steps must be >= 0.")
         _check_fine_noise(self.gen_fine_noise)
+        if self.constraint_prior not in (None, "bilinear") or (
+                self.constraint_prior and self.constraint != "multiplicative"):
+            raise InvalidInputError(
+                f"constraint_prior must be 'bilinear' together with "
+                f"constraint='multiplicative', or None; got {self.constraint_prior!r} with "
+                f"constraint={self.constraint!r}.")
         from .losses import check_balance
 
         try:
@@ -325,6 +336,7 @@ class TrainConfig:
             else list(self.gen_upsample_widths),
             output_activation=output_activation,
             constraint=self.constraint,
+            constraint_prior=self.constraint_prior,
             fine_noise=0 if "mse" in self.objective_terms else self.gen_fine_noise,
         )
 
