@@ -28,6 +28,7 @@ import xarray as xr
 from . import accumulation as _accumulation
 from . import grid as _grid
 from . import longitude as _longitude
+from . import static as _static
 from . import training_range as _training_range
 from . import units as _units
 from . import validation as _check
@@ -238,6 +239,7 @@ def downscale(
     regrid_input: bool = False,
     conserve: bool | None = None,
     progress: bool | None = None,
+    static: Any = None,
 ) -> xr.DataArray:
     """Downscale a coarse field into an ensemble of fine, temporally consistent fields.
 
@@ -286,6 +288,11 @@ def downscale(
         nothing to the coarse means), off for baselines. Recorded in ``history``.
     progress : bool, optional
         Show a progress bar (default: in Jupyter or a terminal, for eager input).
+    static : DataArray or Dataset, optional
+        Static fine-resolution predictors (surface altitude...) for a model trained with
+        them (its card's ``static``): matched by standard_name, regridded onto the exact
+        fine grid of the output when given on another grid, converted to the card's
+        units; required by such models, refused by others (:mod:`xstochsr.static`).
 
     Returns
     -------
@@ -316,6 +323,7 @@ def downscale(
     da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone below
     req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device)
     plan, layout = _plan(req, conserve, regrid_input)
+    plan = _static.attach(plan, layout.da, layout.axes, static)  # model bound to static fields
     out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
                    req.model, req.seed, req.picked, plan.conserve)

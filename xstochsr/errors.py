@@ -158,3 +158,10 @@ def missing_dependency(package: str, extra: str, purpose: str) -> MissingDepende
 
 class OutputError(XStochSRError, OSError):
     """A result could not be written (no space left on device, no permission...)."""
+
+
+# --- static predictors ------------------------------------------------------------------
+
+
+class StaticFieldError(InvalidInputError):
+    """A static predictor (orography...) is missing, off the domain, or holds NaN."""
