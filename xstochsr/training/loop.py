@@ -36,6 +36,7 @@ explicitly here because ``DistributedDataParallel`` does not support the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import signal
@@ -97,6 +98,7 @@ def train(
     coarse: xr.DataArray | None = None,
     callbacks: Any = None,
     init: Any = None,
+    static: Any = None,
     **overrides: Any,
 ):
     """Train a stochastic super-resolution generator on your own fine-resolution data.
@@ -142,6 +144,14 @@ def train(
         Fine-tune a pretrained generator (e.g. ``"rain-x8"`` or a saved model's path):
         its architecture, constraint and transform win over the preset; the data must
         fit its factor and variable (units that convert, precipitation or not).
+    static : DataArray, Dataset, str or list, optional
+        Static fine-resolution predictors (surface altitude, land fraction...): fields
+        on the grid of ``ds`` (else regridded onto it), shared ``(y, x)`` or per sequence
+        ``(sequence, y, x)``, or names of variables of ``ds``
+        (``static="surface_altitude"``). Patches are cut at the target's window; each
+        is normalised by its mean and std, which the card records with its name,
+        standard_name, units and grid spacing (``model.card.static``); ``downscale``
+        then needs them (``static=``). The critic does not see them.
     **overrides
         Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
         ``batch_size=4``, ``objective={"wgan-gp": 1.0, "crps": 1.0}``,
@@ -175,7 +185,7 @@ def train(
     """
     trainer = Trainer(ds, var, factor, preset=preset, steps=steps, seed=seed, resume=resume,
                       checkpoint_dir=checkpoint_dir, device=device, validation=validation,
-                      coarse=coarse, init=init, overrides=overrides)
+                      coarse=coarse, init=init, overrides=overrides, static=static)
     trainer.callbacks = list(callbacks or [])
     return trainer.run()
 
@@ -243,7 +253,7 @@ class Trainer:
 
     def __init__(self, ds, var=None, factor=8, *, preset="cpu", steps=None, seed=None,
                  resume=None, checkpoint_dir=None, device="cpu", validation=None,
-                 coarse=None, init=None, overrides=None):
+                 coarse=None, init=None, overrides=None, static=None):
         import torch
 
         from ..models.critic import Critic
@@ -304,7 +314,13 @@ class Trainer:
         units = cfg.units
         if self.init_model is not None:
             units = self.init_model.card.units
-        self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=units)
+        stats = None  # static predictors' normalisation: fitted here unless inherited
+        if self.resume_meta is not None:
+            stats = self.resume_meta.get("static")
+        elif self.init_model is not None:
+            stats = self.init_model.card.static
+        self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=units,
+                                         static=static, static_stats=stats)
         info = self.data.info
         train_runs, val_runs = D.split_blocks(
             self.data.runs, block=cfg.split_block, val_fraction=cfg.val_fraction,
@@ -332,8 +348,10 @@ class Trainer:
             target_smoothing=cfg.target_smoothing)
         self.val_batch = None
         if isinstance(validation, (xr.Dataset, xr.DataArray)):
-            vdata = D.load_training_data(validation, var, cfg.factor, units=info["units"],
-                                         rain=info["rain"])
+            vdata = D.load_training_data(
+                validation, var, cfg.factor, units=info["units"], rain=info["rain"],
+                static=static,  # names are looked up in the validation set
+                static_stats=info.get("static"))
             val_runs, vsrc = vdata.runs, vdata
         else:
             vsrc = self.data
@@ -356,6 +374,13 @@ class Trainer:
         self.gcfg = cfg.generator_config(output_activation=act)
         if self.init_model is not None:  # the pretrained network's config wins
             self.gcfg = self.init_model.generator.config
+        n_static = len(info.get("static") or [])
+        if n_static != self.gcfg.static_channels:
+            if self.init_model is not None or self.resume_meta is not None:
+                raise InvalidInputError(
+                    f"The model being continued takes {self.gcfg.static_channels} static "
+                    f"predictor(s), but static= gives {n_static}; give the same ones.")
+            self.gcfg = dataclasses.replace(self.gcfg, static_channels=n_static)
         if self.gcfg.constraint == "multiplicative" and not info["rain"]:
             warnings.warn("constraint='multiplicative' on a field that is not precipitation: "
                           "outputs keep the sign of the coarse value; for signed fields use "
@@ -552,7 +577,16 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
-    def _generate(self, c, cp=None):
+    def _static(self, batch, repeat: int = 1):
+        """The batch's static predictors as a tensor ``(repeat*B, n, fP, fP)``, or None."""
+        import torch
+
+        if batch.static is None:
+            return None
+        st = torch.from_numpy(np.ascontiguousarray(batch.static)).to(self.device)
+        return st.repeat(repeat, 1, 1, 1) if repeat > 1 else st
+
+    def _generate(self, c, cp=None, st=None):
         """Run the generator on coarse ``c`` (network space) and ``cp`` (physical).
 
         Returns ``(net, phys)``: the fields in network space and, for a constrained
@@ -566,7 +600,7 @@ class Trainer:
         if self.gcfg.constraint:
             kw = {"coarse": cp, "transform": self.spec}
         with self._autocast():
-            y, _ = self.G(c, noise, None, init, **kw)
+            y, _ = self.G(c, noise, None, init, static=st, **kw)
         y = y.float()
         if self.gcfg.constraint:
             return transforms.forward(y, self.spec), y
@@ -585,7 +619,7 @@ class Trainer:
         c, y, m = self._tensors(batch)
         cp = self._phys_tensors(batch)[0] if self.gcfg.constraint else None
         with torch.no_grad():
-            fake, _ = self._generate(c, cp)
+            fake, _ = self._generate(c, cp, self._static(batch))
         with self._autocast():
             loss, logs = self.objective.critic_loss(self.D, c, y, fake, m,
                                                     generator=self.noise_gen)
@@ -609,7 +643,8 @@ class Trainer:
             self.D.requires_grad_(False)
         try:
             ck = c.repeat(k, 1, 1, 1, 1)
-            fake, fake_phys = self._generate(ck, None if cp is None else cp.repeat(k, 1, 1, 1, 1))
+            fake, fake_phys = self._generate(ck, None if cp is None else cp.repeat(k, 1, 1, 1, 1),
+                                             self._static(batch, k))
             if self.objective.needs_physical and fake_phys is None:
                 fake_phys = transforms.inverse(fake, self.spec)
 
@@ -690,6 +725,9 @@ class Trainer:
                     if self.gcfg.constraint:
                         kw = {"coarse": torch.from_numpy(np.ascontiguousarray(
                             vb.coarse_phys[sl])).to(self.device), "transform": self.spec}
+                    if vb.static is not None:
+                        kw["static"] = torch.from_numpy(np.ascontiguousarray(
+                            vb.static[sl])).to(self.device)
                     with self._autocast():
                         y, _ = self.G(c, noise, None, init, **kw)
                     y = y.float()[:, :, 0]
@@ -759,6 +797,8 @@ class Trainer:
                 "elapsed_seconds": self.elapsed_before + (time.perf_counter() - self._t_start),
                 "data": {k: self.data.info[k] for k in ("variable", "shape", "units", "period")},
             }
+            if self.data.info.get("static"):
+                meta["static"] = self.data.info["static"]
             path = write_checkpoint(self.checkpoint_dir, self.step, tensors, meta)
             prune_checkpoints(self.checkpoint_dir, self.cfg.keep_checkpoints)
             self.last_checkpoint = path
@@ -1012,6 +1052,7 @@ class Trainer:
                          f" generator (Leinonen et al. 2021) trained with xstochsr.train on "
                          f"{info['variable']} ({info['frames']} frames), factor {cfg.factor}."),
             citation="Leinonen, Nerini & Berne (2021), IEEE TGRS 59(9):7211-7223.",
+            static=info.get("static") or None,
         )
         gen = self.G.to("cpu").eval()
         model = GANModel(gen, card)

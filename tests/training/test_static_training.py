@@ -1,0 +1,95 @@
+"""xstochsr.train(ds, static=...): patches, normalisation, card and downscale (issue 13)."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from fields import TINY_TRAIN as TINY
+
+import xstochsr
+from xstochsr.errors import StaticFieldError
+from xstochsr.models import transforms
+from xstochsr.training.data import PatchSampler, load_training_data, synthetic_rain
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def rain():
+    return synthetic_rain(24, 32, 32, seed=0)
+
+
+def topo_like(ds, seed=0):
+    r = np.random.default_rng(seed)
+    z = np.add.outer(np.linspace(0, 1200, ds.sizes["y"]), np.linspace(0, 400, ds.sizes["x"]))
+    z = z + r.uniform(0, 100, z.shape)
+    return xr.DataArray(z, dims=("y", "x"), coords={"y": ds.y, "x": ds.x},
+                        name="surface_altitude",
+                        attrs={"units": "m", "standard_name": "surface_altitude"})
+
+
+def test_patches_cut_static_at_the_target_window_with_the_same_symmetries(rain):
+    """A field constant in time equal to the static field: every patch's static channel,
+    un-normalised, is its target, whatever the window, rotation and flip."""
+    topo = topo_like(rain)
+    still = rain.precip.copy(data=np.broadcast_to(topo.values.astype(np.float32),
+                                                  rain.precip.shape).copy())
+    still.attrs = {"units": "m", "long_name": "not rain"}
+    data = load_training_data(still, factor=4, rain=False, static=topo)
+    (entry,) = data.info["static"]
+    assert entry["mean"] == pytest.approx(float(topo.mean()))
+    assert entry["std"] == pytest.approx(float(topo.std()))
+    assert entry["units"] == "m" and entry["standard_name"] == "surface_altitude"
+    assert entry["grid_spacing"] == {"value": 2000.0, "units": "m"}
+    sampler = PatchSampler(data, data.runs, transforms.fit(np.empty(0), "identity"),
+                           patch_size=3, seq_len=2, rng=np.random.default_rng(0), augment=True)
+    origins = sampler.draw(16)
+    ops = np.arange(16) % 8
+    b = sampler.assemble(origins, ops)
+    assert b.static.shape == (16, 1, 12, 12)
+    back = b.static[:, 0] * entry["std"] + entry["mean"]
+    np.testing.assert_allclose(back, b.fine_phys[:, 0, 0], rtol=1e-5, atol=1e-3)
+
+
+def test_train_with_static_records_the_card_and_downscales(rain, tmp_path):
+    topo = topo_like(rain)
+    m = xstochsr.train(rain, steps=3, seed=1, checkpoint_dir=tmp_path, static=topo, **TINY)
+    assert m.generator.config.static_channels == 1
+    (entry,) = m.card.static
+    assert entry["name"] == "surface_altitude" and entry["units"] == "m"
+    assert entry["mean"] == pytest.approx(float(topo.mean()))
+    coarse = rain.precip.isel(time=slice(0, 4)).coarsen(y=4, x=4).mean()
+    coarse.attrs.update(rain.precip.attrs)
+    a = xstochsr.downscale(coarse, model=m, members=2, seed=0, static=topo)
+    b = xstochsr.downscale(coarse, model=m, members=2, seed=0,
+                           static=topo[::-1].assign_coords(y=topo.y))
+    assert a.shape == (2, 4, 32, 32) and np.isfinite(a).all()
+    assert float(abs(a - b).max()) > 1e-4  # the trained model listens to the terrain
+    m.save(tmp_path / "m")
+    back = xstochsr.load_model(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(
+        xstochsr.downscale(coarse, model=back, members=2, seed=0, static=topo).values, a.values)
+    with pytest.raises(StaticFieldError):
+        xstochsr.downscale(coarse, model=m, members=2, seed=0)
+
+
+def test_per_sequence_static_by_name(tmp_path):
+    """static="surface_altitude" names a (sequence, y, x) variable of the training Dataset."""
+    a, b = synthetic_rain(16, 32, 32, seed=0), synthetic_rain(16, 32, 32, seed=1)
+    ds = xr.concat([a, b], dim="sequence")
+    ds["surface_altitude"] = xr.concat([topo_like(a, 0), topo_like(a, 1) * 2], dim="sequence")
+    data = load_training_data(ds, "precip", factor=4, static="surface_altitude")
+    assert data.static.shape == (2, 1, 32, 32)
+    assert not np.allclose(data.static[0], data.static[1])
+    m = xstochsr.train(ds, "precip", steps=2, seed=0, checkpoint_dir=tmp_path,
+                       static="surface_altitude", **{**TINY, "val_every": 0})
+    assert m.card.static[0]["name"] == "surface_altitude"
+    with pytest.raises(StaticFieldError, match="names no variable"):
+        load_training_data(ds, "precip", factor=4, static="orography")
+
+
+def test_bad_training_static_is_refused(rain):
+    topo = topo_like(rain)
+    with pytest.raises(StaticFieldError, match="NaN"):
+        load_training_data(rain, factor=4, static=topo.where(topo.x > 5000))
+    with pytest.raises(StaticFieldError, match="constant"):
+        load_training_data(rain, factor=4, static=topo * 0 + 3)
