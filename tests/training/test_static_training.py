@@ -93,3 +93,41 @@ def test_bad_training_static_is_refused(rain):
         load_training_data(rain, factor=4, static=topo.where(topo.x > 5000))
     with pytest.raises(StaticFieldError, match="constant"):
         load_training_data(rain, factor=4, static=topo * 0 + 3)
+
+
+def test_resume_with_static_equals_uninterrupted(rain, tmp_path):
+    import torch
+
+    topo = topo_like(rain)
+    a = xstochsr.train(rain, steps=6, seed=2, checkpoint_dir=tmp_path / "a", static=topo,
+                       **TINY)
+    b = xstochsr.train(rain, steps=6, resume=tmp_path / "a" / "ckpt-0000003.json",
+                       checkpoint_dir=tmp_path / "b", progress=False, static=topo)
+    for k, v in a.generator.state_dict().items():
+        assert torch.equal(v, b.generator.state_dict()[k]), k
+    assert b.card.static == a.card.static
+    from xstochsr.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="static"):
+        xstochsr.train(rain, steps=6, resume=tmp_path / "a" / "ckpt-0000003.json",
+                       checkpoint_dir=tmp_path / "c", progress=False)
+
+
+def test_init_from_a_terrain_blind_model_gains_static_inputs(rain, tmp_path):
+    """Its weights are the start; only the new static convolutions are fresh."""
+    import torch
+    from fields import tiny_model
+
+    from xstochsr.training import loop
+
+    blind = tiny_model(factor=4)
+    blind.save(tmp_path / "blind")
+    keep = {k: v for k, v in TINY.items() if not k.startswith("gen_") and k != "factor"}
+    t = loop.Trainer(rain, None, 4, steps=1, seed=3, init=tmp_path / "blind.safetensors",
+                     checkpoint_dir=tmp_path / "b", overrides=keep, static=topo_like(rain))
+    assert t.gcfg.static_channels == 1
+    own = t.G.state_dict()
+    for k, v in blind.generator.state_dict().items():
+        assert torch.equal(own[k], v), k
+    assert {k for k in own if k not in blind.generator.state_dict()} == {
+        k for k in own if k.startswith("static_")}

@@ -375,12 +375,21 @@ class Trainer:
         if self.init_model is not None:  # the pretrained network's config wins
             self.gcfg = self.init_model.generator.config
         n_static = len(info.get("static") or [])
-        if n_static != self.gcfg.static_channels:
-            if self.init_model is not None or self.resume_meta is not None:
-                raise InvalidInputError(
-                    f"The model being continued takes {self.gcfg.static_channels} static "
-                    f"predictor(s), but static= gives {n_static}; give the same ones.")
-            self.gcfg = dataclasses.replace(self.gcfg, static_channels=n_static)
+        had = self.gcfg.static_channels
+        if self.resume_meta is not None:
+            had = int((self.resume_meta.get("generator_config") or {}).get("static_channels", 0))
+            if had != n_static:
+                raise CheckpointError(
+                    f"The checkpoint's generator takes {had} static predictor(s), but "
+                    f"static= gives {n_static}: resume with the same static= as the run.")
+        elif self.init_model is not None and had and had != n_static:
+            raise InvalidInputError(
+                f"init= model {self.init_model.name!r} takes static predictors "
+                f"{[e['name'] for e in self.init_model.card.static or []]}; give the same "
+                "ones with static=.")
+        # A terrain-blind init= model gains static predictors: its weights load, the new
+        # static convolutions start from their initial draw.
+        self.gcfg = dataclasses.replace(self.gcfg, static_channels=n_static)
         if self.gcfg.constraint == "multiplicative" and not info["rain"]:
             warnings.warn("constraint='multiplicative' on a field that is not precipitation: "
                           "outputs keep the sign of the coarse value; for signed fields use "
@@ -391,7 +400,12 @@ class Trainer:
             self.G = Generator(self.gcfg)
             self.D = Critic(cfg.critic_config()) if self.objective.adversarial else None
         if self.init_model is not None:
-            self.G.load_state_dict(self.init_model.generator.state_dict(), strict=True)
+            missing, unexpected = self.G.load_state_dict(
+                self.init_model.generator.state_dict(), strict=not n_static)
+            if unexpected or any(not k.startswith("static_") for k in missing):
+                raise InvalidInputError(
+                    f"init= model {self.init_model.name!r} does not fit this generator "
+                    f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.G.to(self.device, memory_format=fmt).train()
         if self.D is not None:
