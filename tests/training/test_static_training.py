@@ -131,3 +131,29 @@ def test_init_from_a_terrain_blind_model_gains_static_inputs(rain, tmp_path):
         assert torch.equal(own[k], v), k
     assert {k for k in own if k not in blind.generator.state_dict()} == {
         k for k in own if k.startswith("static_")}
+
+
+def test_command_line_trains_and_downscales_with_static(rain, tmp_path):
+    from xstochsr.cli import main
+
+    ds = rain.assign(surface_altitude=topo_like(rain))
+    ds.to_netcdf(tmp_path / "data.nc")
+    sets = []
+    for k, v in TINY.items():
+        if k not in ("factor", "progress"):
+            sets += ["--set", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
+    assert main(["train", str(tmp_path / "data.nc"), "--var", "precip", "--factor", "4",
+                 "--out", str(tmp_path / "out"), "--steps", "1", "--seed", "0",
+                 "--no-progress", "--static", "surface_altitude", *sets]) == 0
+    model = xstochsr.load_model(tmp_path / "out" / "precip-x4.safetensors")
+    assert [e["name"] for e in model.card.static] == ["surface_altitude"]
+    coarse = rain.precip.isel(time=slice(0, 3)).sr.coarsen(4)
+    coarse.to_netcdf(tmp_path / "coarse.nc")
+    topo_like(rain).to_dataset().to_netcdf(tmp_path / "topo.nc")
+    model_path = str(tmp_path / "out" / "precip-x4.safetensors")
+    args = ["downscale", str(tmp_path / "coarse.nc"), str(tmp_path / "ens.nc"), "--members",
+            "2", "--seed", "0", "--model", model_path, "--no-progress"]
+    assert main(args + ["--static", str(tmp_path / "topo.nc")]) == 0
+    with xr.open_dataset(tmp_path / "ens.nc") as out:
+        assert out.precip.sizes["realization"] == 2 and bool(out.precip.notnull().all())
+    assert main(args[:2] + [str(tmp_path / "ens2.nc")] + args[3:]) == 2  # no --static
