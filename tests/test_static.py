@@ -135,3 +135,9 @@ def test_card_round_trip_keeps_static(static_model, coarse, tmp_path):
     topo = terrain(coarse)
     np.testing.assert_array_equal(run(back, coarse, topo).values,
                                   run(static_model, coarse, topo).values)
+
+
+def test_card_markdown_names_the_static_predictors(static_model):
+    text = static_model.card.to_markdown()
+    assert "static predictor `orog`" in text and "surface_altitude" in text
+    assert "static predictor" not in ModelCard(name="plain").to_markdown()
