@@ -141,3 +141,13 @@ def test_card_markdown_names_the_static_predictors(static_model):
     text = static_model.card.to_markdown()
     assert "static predictor `orog`" in text and "surface_altitude" in text
     assert "static predictor" not in ModelCard(name="plain").to_markdown()
+
+
+def test_dask_input_and_time_chunks_give_the_same_ensemble(static_model, coarse):
+    topo = terrain(coarse)
+    eager = run(static_model, coarse, topo)
+    lazy = run(static_model, coarse.chunk({"time": 1}), topo)
+    assert lazy.chunks is not None
+    np.testing.assert_allclose(lazy.values, eager.values, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(run(static_model, coarse, topo, time_chunk=1).values,
+                                  eager.values)
