@@ -157,3 +157,22 @@ def test_command_line_trains_and_downscales_with_static(rain, tmp_path):
     with xr.open_dataset(tmp_path / "ens.nc") as out:
         assert out.precip.sizes["realization"] == 2 and bool(out.precip.notnull().all())
     assert main(args[:2] + [str(tmp_path / "ens2.nc")] + args[3:]) == 2  # no --static
+
+
+def test_the_critic_sees_the_static_fields(rain, tmp_path):
+    import torch
+
+    from xstochsr.training import loop
+
+    t = loop.Trainer(rain, None, 4, steps=1, seed=0, checkpoint_dir=tmp_path,
+                     overrides={k: v for k, v in TINY.items() if k != "factor"},
+                     static=topo_like(rain))
+    assert t.D.config.fine_channels == 2
+    batch = t.sampler.sample(2)
+    c, y, _ = t._tensors(batch)
+    st = t._static(batch)
+    with torch.no_grad():
+        a = loop._critic_with(t.D, st)(c.repeat(3, 1, 1, 1, 1), y.repeat(3, 1, 1, 1, 1))
+        b = loop._critic_with(t.D, -st)(c.repeat(3, 1, 1, 1, 1), y.repeat(3, 1, 1, 1, 1))
+    assert a.shape == (6, y.shape[1]) and (a - b).abs().max() > 1e-6
+    assert loop._critic_with(t.D, None) is t.D

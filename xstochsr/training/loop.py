@@ -151,7 +151,8 @@ def train(
         (``static="surface_altitude"``). Patches are cut at the target's window; each
         is normalised by its mean and std, which the card records with its name,
         standard_name, units and grid spacing (``model.card.static``); ``downscale``
-        then needs them (``static=``). The critic does not see them.
+        then needs them (``static=``). The critic sees them too, as extra channels
+        beside each fine frame.
     **overrides
         Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
         ``batch_size=4``, ``objective={"wgan-gp": 1.0, "crps": 1.0}``,
@@ -398,7 +399,10 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_torch_seed(self.seed, _INIT))
             self.G = Generator(self.gcfg)
-            self.D = Critic(cfg.critic_config()) if self.objective.adversarial else None
+            ccfg = cfg.critic_config()
+            if n_static:  # the critic sees the static fields beside each fine frame
+                ccfg = dataclasses.replace(ccfg, fine_channels=ccfg.fine_channels + n_static)
+            self.D = Critic(ccfg) if self.objective.adversarial else None
         if self.init_model is not None:
             missing, unexpected = self.G.load_state_dict(
                 self.init_model.generator.state_dict(), strict=not n_static)
@@ -632,10 +636,11 @@ class Trainer:
         batch = self.sampler.sample(self.local_batch)
         c, y, m = self._tensors(batch)
         cp = self._phys_tensors(batch)[0] if self.gcfg.constraint else None
+        st = self._static(batch)
         with torch.no_grad():
-            fake, _ = self._generate(c, cp, self._static(batch))
+            fake, _ = self._generate(c, cp, st)
         with self._autocast():
-            loss, logs = self.objective.critic_loss(self.D, c, y, fake, m,
+            loss, logs = self.objective.critic_loss(_critic_with(self.D, st), c, y, fake, m,
                                                     generator=self.noise_gen)
         self._check_finite(loss, "critic")
         self.opt_d.zero_grad(set_to_none=True)
@@ -671,7 +676,8 @@ class Trainer:
             if self.objective.balance == "adaptive":  # weighs terms at the head conv
                 kw["last_layer"] = self.G.head.conv.weight
             with self._autocast():
-                loss, logs = self.objective.generator_loss(self.D, gb, **kw)
+                loss, logs = self.objective.generator_loss(
+                    _critic_with(self.D, self._static(batch)), gb, **kw)
             self._check_finite(loss, "generator")
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -1102,3 +1108,30 @@ def _check_resumed_data(meta: dict, info: dict, kind: str) -> None:
             "with the same data (variable, units, transform and shape), or start a new run "
             "without resume= (init=<saved model> fine-tunes a trained model on new data)."
         )
+
+
+class _StaticCritic:
+    """The critic with the batch's static fields joined to every fine frame it scores.
+
+    ``critic(coarse, fine)`` with ``fine`` ``(N, T, 1, fH, fW)``, ``N`` a multiple of the
+    batch (the losses stack real, fake and interpolates, or ``k`` members, block by
+    block): the static fields ``(B, n, fH, fW)`` are tiled to ``N`` and repeated over
+    ``T`` as ``n`` extra channels. They are constants: the gradient penalty's gradient
+    is still taken with respect to the fine field only.
+    """
+
+    def __init__(self, critic, static):
+        self.critic, self.static = critic, static
+
+    def __call__(self, coarse, fine):
+        n, t = fine.shape[:2]
+        st = self.static.to(fine.dtype)
+        st = st.repeat(n // st.shape[0], 1, 1, 1).unsqueeze(1).expand(-1, t, -1, -1, -1)
+        return self.critic(coarse, torch.cat([fine, st], dim=2))
+
+
+def _critic_with(critic, static):
+    """``critic`` itself, or :class:`_StaticCritic` when the batch has static fields."""
+    if critic is None or static is None:
+        return critic
+    return _StaticCritic(critic, static)
