@@ -151,3 +151,21 @@ def test_dask_input_and_time_chunks_give_the_same_ensemble(static_model, coarse)
     np.testing.assert_allclose(lazy.values, eager.values, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(run(static_model, coarse, topo, time_chunk=1).values,
                                   eager.values)
+
+
+def test_terrain_per_sequence(static_model, rng):
+    """A (sequence, y, x) field goes with a (sequence, time, y, x) input: each sequence is
+    downscaled with its own terrain (as with that terrain shared by all)."""
+    one = projected_field(rng, nt=3, ny=5, nx=6, dx=8000.0)
+    two = xr.concat([one, one], dim="sequence")
+    topo = terrain(one)
+    both = xr.concat([topo, topo[::-1].assign_coords(y=topo.y)], dim="sequence")
+    ens = run(static_model, two, both, batch_size=1)
+    for s in (0, 1):
+        shared = run(static_model, two, both.isel(sequence=s))
+        np.testing.assert_allclose(ens.isel(sequence=s).values,
+                                   shared.isel(sequence=s).values, rtol=1e-5, atol=1e-5)
+    assert float(abs(ens.isel(sequence=0) - run(static_model, two, both.isel(sequence=1))
+                     .isel(sequence=0)).max()) > 1e-4
+    with pytest.raises(StaticFieldError, match="sequence"):
+        run(static_model, one, both)  # two terrains for one sequence

@@ -323,7 +323,7 @@ def downscale(
     da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone below
     req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device)
     plan, layout = _plan(req, conserve, regrid_input)
-    plan = _static.attach(plan, layout.da, layout.axes, static)  # model bound to static fields
+    plan = _static.attach(plan, layout, static)  # the model bound to its static fields
     out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
                    req.model, req.seed, req.picked, plan.conserve)

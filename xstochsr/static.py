@@ -107,30 +107,31 @@ def _spatial(ref: xr.DataArray) -> xr.Dataset:
     return xr.Dataset(coords=keep)
 
 
-def on_grid(field: xr.DataArray, ref: xr.DataArray, *, extra: str | None = None,
+def on_grid(field: xr.DataArray, ref: xr.DataArray, *, extra: Sequence[str] = (),
             name: str | None = None) -> tuple[np.ndarray, bool]:
     """``field``'s values on ``ref``'s Y/X grid: ``(..., Y, X)`` and whether it was regridded.
 
     Used as is when its X/Y coordinates equal ``ref``'s (to rounding, as
     :func:`xstochsr.grid.match_grid`), else regridded with :func:`xstochsr.regrid.regrid`
-    (bilinear: a static field is a state, not a flux). ``extra`` is a dim of ``field``
-    kept in front (per-sequence fields); any other dim of size 1 is dropped.
+    (bilinear: a static field is a state, not a flux). Dims of ``field`` named in
+    ``extra`` are kept in front, in ``field``'s order (per-sequence fields); any other
+    dim of size 1 is dropped.
     """
     from .grid import find_axes
 
     name = name or _name(field)
     _check.check_dataarray(field, f"static field {name!r}")
     fa, ra = find_axes(field), find_axes(ref)
-    other = [d for d in field.dims if d not in (fa.x, fa.y, extra)]
+    other = [d for d in field.dims if d not in (fa.x, fa.y, *extra)]
     for d in other:
         if field.sizes[d] != 1:
             raise StaticFieldError(
                 f"Static field {name!r} has dimension {d!r} of size {field.sizes[d]}; a static "
-                "predictor has only Y and X (and, in training, the sequence dim). Select one "
-                f"with .isel({d}=0)."
+                "predictor has only Y and X, and dims of the field it goes with (e.g. "
+                f"sequence). Select one with .isel({d}=0)."
             )
     field = field.squeeze(other, drop=True) if other else field
-    lead = [extra] if extra and extra in field.dims else []
+    lead = [d for d in field.dims if d in extra]
     same = (field.sizes[fa.y] == ref.sizes[ra.y] and field.sizes[fa.x] == ref.sizes[ra.x]
             and _same_axis(field, fa.x, ref, ra.x) and _same_axis(field, fa.y, ref, ra.y))
     if same:
@@ -228,7 +229,7 @@ def training_fields(static: Any, obj: xr.Dataset | xr.DataArray, fine: xr.DataAr
     arrays, entries = [], []
     for i, f in enumerate(found):
         name = _name(f)
-        vals, moved = on_grid(f, ref, extra=seq, name=name)
+        vals, moved = on_grid(f, ref, extra=[seq] if seq else [], name=name)
         if stats is not None:
             vals = _to_units(vals, f, stats[i].get("units"), name)
         _check.check_static_values(vals, name, source_finite=moved and bool(
@@ -281,8 +282,8 @@ def _match(entries: list[dict], found: list[xr.DataArray], model_name: str
     return out
 
 
-def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int
-            ) -> np.ndarray | None:
+def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int,
+            other: Sequence[str] = ()) -> np.ndarray | None:
     """The static predictors ``model`` needs, on the fine grid of ``da``, in its card's units.
 
     Parameters
@@ -293,11 +294,15 @@ def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int
     da : xarray.DataArray
         The coarse field (as ``downscale`` runs it), with axes ``axes``.
     factor : int
+    other : sequence of str
+        The dims of ``da`` that ``downscale`` batches over as sequences (not T, Y, X). A
+        static field may carry some of them (terrain per ``sequence``, say).
 
     Returns
     -------
-    ndarray ``(n, f*H, f*W)`` float32 in the card's units, or None for a model without
-    static predictors.
+    ndarray float32 in the card's units: ``(n, f*H, f*W)`` shared by every sequence, or
+    ``(S, n, f*H, f*W)`` with ``S`` the sequences (``other`` flattened in order) when a
+    field varies along them; None for a model without static predictors.
 
     Raises
     ------
@@ -329,23 +334,37 @@ def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int
     out = []
     for e, f in zip(entries, chosen, strict=True):
         name = _name(f)
-        vals, moved = on_grid(f, ref, name=name)
+        lead = [d for d in f.dims if d in other]
+        for d in lead:
+            if f.sizes[d] != da.sizes[d]:
+                raise StaticFieldError(
+                    f"Static field {name!r} has {f.sizes[d]} entries along {d!r}; the field "
+                    f"has {da.sizes[d]}. Give one per entry, or one shared (Y, X) field.")
+        vals, moved = on_grid(f, ref, extra=lead, name=name)
         vals = _to_units(vals, f, e.get("units"), name)
         _check.check_static_values(vals, name, source_finite=moved and bool(
             np.isfinite(f.values).all()))
-        out.append(vals)
-    arr = np.stack(out).astype(np.float32)
-    check_range(arr, entries, model.name)
+        out.append(xr.DataArray(vals, dims=(*lead, "__y__", "__x__")))
+    if not any(a.ndim > 2 for a in out):
+        arr = np.stack([a.values for a in out]).astype(np.float32)
+    else:  # per sequence: broadcast over every batched dim, in downscale's order
+        sizes = {d: da.sizes[d] for d in other}
+        full = [a.expand_dims({d: n for d, n in sizes.items() if d not in a.dims})
+                .transpose(*other, "__y__", "__x__").values.reshape(-1, ny, nx) for a in out]
+        arr = np.stack(full, axis=1).astype(np.float32)
+    per_field = np.moveaxis(arr.reshape(-1, *arr.shape[-3:]), 1, 0)  # (n, S or 1, fY, fX)
+    check_range(per_field.reshape(len(entries), -1), entries, model.name)
     return arr
 
 
 def check_range(values: np.ndarray, entries: list[dict], model_name: str) -> list[str]:
     """Warn when a static field's statistics lie far from those seen in training.
 
-    ``values`` ``(n, Y, X)`` in the card's units. Warns (:class:`OutOfRangeWarning`)
-    when a field's mean is more than :data:`RANGE_SIGMA` training standard deviations
-    from the training mean, or its std more than :data:`RANGE_RATIO` times off: terrain
-    of another region than training's, where the network extrapolates.
+    ``values`` ``(n, ...)``, one row per field, in the card's units. Warns
+    (:class:`OutOfRangeWarning`) when a field's mean is more than :data:`RANGE_SIGMA`
+    training standard deviations from the training mean, or its std more than
+    :data:`RANGE_RATIO` times off: terrain of another region than training's, where the
+    network extrapolates.
     """
     from .training_range import OutOfRangeWarning
 
@@ -375,7 +394,7 @@ class StaticInputs(Downscaler):
     """
 
     def __init__(self, model: Downscaler, static: np.ndarray):
-        self.model, self.static = model, static
+        self.model, self.static = model, static  # (n, fY, fX) or (S, n, fY, fX)
         self.card, self.stochastic = model.card, model.stochastic
         self.stateful, self.min_size = model.stateful, model.min_size
 
@@ -386,18 +405,22 @@ class StaticInputs(Downscaler):
     def run(self, x, *, factor, members: Sequence[int], seed, t0=0, batch_offset=0,
             state=None, device="cpu"):
         """The wrapped model's :meth:`~xstochsr.models.base.Downscaler.run`, with ``static``."""
+        st = self.static
+        if st.ndim == 4:  # one per sequence: this call's sequences
+            st = st[batch_offset : batch_offset + len(x)]
         return self.model.run(x, factor=factor, members=members, seed=seed, t0=t0,
                               batch_offset=batch_offset, state=state, device=device,
-                              static=self.static)
+                              static=st)
 
 
-def attach(plan: Any, da: xr.DataArray, axes, static: Any) -> Any:
+def attach(plan: Any, layout: Any, static: Any) -> Any:
     """``downscale``'s plan with its model bound to the prepared static predictors.
 
+    ``layout`` is ``downscale``'s (its ``da``, ``axes`` and batched ``other`` dims).
     Returns ``plan`` unchanged for a model without static predictors (after refusing a
     ``static=`` it cannot use).
     """
-    arr = prepare(static, plan.model, da, axes, plan.factor)
+    arr = prepare(static, plan.model, layout.da, layout.axes, plan.factor, layout.other)
     if arr is None:
         return plan
     return dataclasses.replace(plan, model=StaticInputs(plan.model, arr))

@@ -4,7 +4,6 @@ unchanged when there are none, and the static field reaching the output."""
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
