@@ -181,6 +181,26 @@ MUTATIONS = [
              [T_REG, "-k", "gate"], ["passed_gate"], apply=_swap_held_out_model_and_bilinear),
 ]
 
+# Static fine-resolution predictors (issue 13): each break must turn its tests red.
+T_STATIC_G = "tests/models/test_static_generator.py"
+T_STATIC_T = "tests/training/test_static_training.py"
+MUTATIONS += [
+    Mutation("static-not-in-decoder", "static fields no longer added after the upsampling stages",
+             [T_STATIC_G], ["changes_the_output_and_gets_gradients"],
+             edits=[(GEN, r"y = y \+ self\.static_inject\[s\]\(static\[s\]\)", "y = y")]),
+    Mutation("static-not-rotated", "training patches rotate the target but not its static field",
+             [T_STATIC_T, "-k", "window"], ["target_window_with_the_same_symmetries"],
+             edits=[("xstochsr/training/data.py",
+                     r"st\[k\] = np\.rot90\(st\[k\], rot, axes=\(-2, -1\)\)", "pass")]),
+    Mutation("static-units-ignored", "static fields used in their own units (feet as metres)",
+             ["tests/test_static.py", "-k", "feet"], ["feet_are_converted_to_metres"],
+             edits=[("xstochsr/static.py", r"if not units:\n        return values",
+                     "return values")]),
+    Mutation("static-critic-blind", "the critic no longer sees the static fields",
+             [T_STATIC_T, "-k", "critic"], ["critic_sees_the_static_fields"],
+             edits=[(LOOP, r"if critic is None or static is None:", "if True:")]),
+]
+
 
 def _files() -> list[str]:
     out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

@@ -30,6 +30,7 @@ from . import accumulation as _accumulation
 from . import grid as _grid
 from . import longitude as _longitude
 from . import tiling as _tiling
+from . import static as _static
 from . import training_range as _training_range
 from . import units as _units
 from . import validation as _check
@@ -247,6 +248,7 @@ def downscale(
     progress: bool | None = None,
     memory_limit: int | str | None = None,
     tile: int | None = None,
+    static: Any = None,
 ) -> xr.DataArray:
     """Downscale a coarse field into an ensemble of fine, temporally consistent fields.
 
@@ -306,6 +308,11 @@ def downscale(
     tile : int, optional
         Force tiles of at most this many coarse cells per side (a whole number >= 1,
         smaller than the domain).
+    static : DataArray or Dataset, optional
+        Static fine-resolution predictors (surface altitude...) for a model trained with
+        them (its card's ``static``): matched by standard_name, regridded onto the exact
+        fine grid of the output when given on another grid, converted to the card's
+        units; required by such models, refused by others (:mod:`xstochsr.static`).
 
     Returns
     -------
@@ -337,6 +344,7 @@ def downscale(
     req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device,
                     memory_limit=memory_limit, tile=tile)
     plan, layout = _plan(req, conserve, regrid_input)
+    plan = _static.attach(plan, layout, static)  # the model bound to its static fields
     out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
                    req.model, req.seed, req.picked, plan.conserve)

@@ -73,6 +73,9 @@ def _add_downscale(sub) -> None:
                    help="first regrid the input conservatively onto the model's native spacing")
     p.add_argument("--no-conserve", action="store_true",
                    help="do not force each fine block to average to its coarse cell")
+    p.add_argument("--static", default=None, metavar="STATIC.nc",
+                   help="netCDF file of the static fine fields (surface altitude...) a model "
+                        "trained with them needs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_downscale)
 
@@ -122,12 +125,17 @@ def _run_downscale(args) -> int:
     with _open(args.input) as ds:
         da = _pick(ds, args.var, args.input).load()
         global_attrs = dict(ds.attrs)
+    static = None
+    if args.static:
+        with _open(args.static, "static field") as sds:
+            static = sds.load()
     ens = downscale(da, factor=args.factor, members=args.members, model=args.model,
                     seed=args.seed, device=args.device, time_chunk=args.time_chunk,
                     batch_size=args.batch_size, target_grid=target,
                     regrid_method=args.regrid_method, regrid_input=args.regrid_input,
                     conserve=False if args.no_conserve else None,
-                    progress=_progress(args), memory_limit=args.memory_limit, tile=args.tile)
+                    progress=_progress(args), memory_limit=args.memory_limit, tile=args.tile,
+                    static=static)
     out = to_cf_dataset(ens, attrs=global_attrs)
     write_netcdf(out, args.output, encoding=netcdf_encoding(out))
     print(f"wrote {args.output}: {dict(ens.sizes)} ({ens.attrs['history'].splitlines()[-1]})")

@@ -166,3 +166,8 @@ class OutputError(XStochSRError, OSError):
 
 class TilingError(InvalidInputError):
     """Tiles cannot be laid out (tile or halo larger than the domain, budget too small)."""
+# --- static predictors ------------------------------------------------------------------
+
+
+class StaticFieldError(InvalidInputError):
+    """A static predictor (orography...) is missing, off the domain, or holds NaN."""

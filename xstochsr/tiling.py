@@ -248,8 +248,9 @@ def _check_halo(tp: TilePlan) -> None:
         raise TilingError(
             f"With a halo of {tp.halo} coarse cells (the generator's receptive field) and "
             f"tile={tp.tile}, every tile of the {ny} x {nx} domain is the whole domain. "
-            f"Pass a tile of at most {max(ny, nx) - 2 * (tp.halo + tp.ramp) - 1} cells, or "
-            "tile=None: a domain this small needs no tiles."
+            + (f"Pass a tile of at most {most} cells, or tile=None: a domain this small "
+               "needs no tiles." if (most := max(ny, nx) - 2 * (tp.halo + tp.ramp) - 1) >= 1
+               else "Pass tile=None: a domain this small needs no tiles (it fits in one).")
         )
 
 

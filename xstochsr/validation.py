@@ -515,3 +515,64 @@ def check_memory_limit(limit: Any) -> int:
 def check_tile(tile: Any) -> int | None:
     """Coarse cells per tile side: a whole number >= 1, or None to size tiles from memory."""
     return check_int(tile, "tile", minimum=1, allow_none=True, example="tile=128")
+# --- static predictors (orography...) ----------------------------------------------------
+
+
+def check_static_needed(names: Sequence[str], given: Any, model_name: str) -> None:
+    """Refuse a model that needs static predictors without them, and the reverse.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The static predictors the model's card lists (empty for most models).
+    given : object
+        What the user passed as ``static=`` (None when nothing).
+    model_name : str
+    """
+    from .errors import StaticFieldError
+
+    if names and given is None:
+        raise StaticFieldError(
+            f"Model {model_name!r} was trained with static predictors {list(names)} on the "
+            "fine grid; pass them with static= (a DataArray or Dataset, e.g. "
+            "downscale(da, model=..., static=topo)), or choose a model without them "
+            "(xstochsr.list_models())."
+        )
+    if not names and given is not None:
+        raise StaticFieldError(
+            f"Model {model_name!r} takes no static predictors; drop static=, or use a model "
+            "trained with them (xstochsr.train(ds, static=...))."
+        )
+
+
+def check_static_values(values: np.ndarray, name: str, *, source_finite: bool = False) -> None:
+    """A static predictor on the target grid must be finite everywhere.
+
+    Parameters
+    ----------
+    values : ndarray
+        The field on the grid where it is used.
+    name : str
+        Its name, for the message.
+    source_finite : bool
+        The field as given was finite everywhere, so NaN here means it was regridded
+        onto a grid it does not cover.
+    """
+    from .errors import StaticFieldError
+
+    check_dtype(np.asarray(values), f"static field {name!r}")
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    share = f"{bad.mean():.1%} of the cells"
+    if source_finite:
+        raise StaticFieldError(
+            f"Static field {name!r} does not cover the domain: {share} of the fine grid lie "
+            "outside it. Give it over the whole domain (with a margin of one cell), on the "
+            "same coordinates and projection as the field."
+        )
+    raise StaticFieldError(
+        f"Static field {name!r} holds NaN or infinite values ({share}), e.g. over the sea. "
+        "A static predictor must be finite everywhere: fill it (surface altitude over the "
+        "sea is 0: static.fillna(0))."
+    )

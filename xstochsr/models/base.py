@@ -100,6 +100,14 @@ class ModelCard:
         sha256 of the weights file saved with this card ("" on cards written before it
         existed); :meth:`GANModel.load <xstochsr.models.gan.GANModel.load>` refuses
         weights that do not match, e.g. after an interrupted save.
+    static : list of dict or None
+        The static fine-resolution predictors the network takes, in its channel order
+        (None, the default, for networks without them and every card written before
+        this field existed). Each entry: ``name``, ``standard_name`` (or None),
+        ``units`` (or None), ``mean`` and ``std`` (the normalisation fitted in
+        training: the network sees ``(value - mean) / std``) and ``grid_spacing``
+        (``{"value": ..., "units": ...}`` of the fine grid it was trained on, or None).
+        See :mod:`xstochsr.static`.
     """
 
     name: str
@@ -119,10 +127,19 @@ class ModelCard:
     package_version: str = ""
     training_range: dict | None = None
     weights_sha256: str = ""
+    static: list | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict, JSON-serialisable."""
-        return dataclasses.asdict(self)
+        """Plain dict, JSON-serialisable.
+
+        ``static`` is left out when None, so a card without static predictors is
+        byte for byte what it was before that field existed (its digest, which the
+        weights file holds, stays valid).
+        """
+        d = dataclasses.asdict(self)
+        if d["static"] is None:
+            del d["static"]
+        return d
 
     def to_json(self) -> str:
         """JSON text, keys sorted for stable hashes."""
@@ -164,6 +181,7 @@ _SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
     "scores": ((dict,), False), "description": ((str,), False), "license": ((str,), False),
     "citation": ((str,), False), "package_version": ((str,), False),
     "weights_sha256": ((str,), False), "training_range": ((dict,), True),
+    "static": ((list,), True),
 }
 #: Largest factor a card may declare (the generator supports 2 to 16; baselines any).
 MAX_CARD_FACTOR = 64
@@ -200,6 +218,25 @@ def _check_schema(d: dict[str, Any]) -> None:
                 or not isinstance(spacing.get("units"), (str, type(None)))):
             raise _bad("native_grid_spacing", "{'value': <positive number>, 'units': <str>}",
                        spacing)
+    for entry in d.get("static") or []:
+        _check_static_entry(entry)
+
+
+def _check_static_entry(entry: Any) -> None:
+    """One entry of a card's ``static`` list (see :class:`ModelCard`)."""
+    expected = ("{'name': <str>, 'standard_name': <str or null>, 'units': <str or null>, "
+                "'mean': <number>, 'std': <positive number>, 'grid_spacing': <object or null>}")
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise _bad("static", f"a list of {expected}", entry)
+    for key in ("standard_name", "units"):
+        if not isinstance(entry.get(key), (str, type(None))):
+            raise _bad("static", f"a list of {expected}", entry)
+    for key in ("mean", "std"):
+        v = entry.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+            raise _bad("static", f"a list of {expected}", entry)
+    if not entry["std"] > 0 or not isinstance(entry.get("grid_spacing"), (dict, type(None))):
+        raise _bad("static", f"a list of {expected}", entry)
 
 
 def _json_default(o: Any) -> Any:

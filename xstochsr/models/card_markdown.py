@@ -59,6 +59,12 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
         g = card.native_grid_spacing
         lines.append(f"| coarse grid spacing trained on | {_fmt(g['value'])} {g['units']} |")
     lines.append(f"| transform | `{card.transform}` |")
+    for e in getattr(card, "static", None) or []:  # static predictors (xstochsr.static)
+        g = e.get("grid_spacing") or {}
+        lines.append(
+            f"| static predictor `{e['name']}` (`static=`) | {e.get('standard_name') or ''} "
+            f"in `{e.get('units')}`, mean {_fmt(e['mean'])}, std {_fmt(e['std'])}"
+            + (f", on a {_fmt(g['value'])} {g.get('units', '')} grid" if g else "") + " |")
     rng = card.training_range
     if rng:
         q = rng.get("quantiles", {})

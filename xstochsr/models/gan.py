@@ -34,7 +34,13 @@ from ..errors import ModelCardError, UnsupportedFactorError, WeightsIntegrityErr
 from ..io import atomic_write_files
 from . import transforms
 from .base import INIT_NOISE, NOISE, Downscaler, ModelCard
-from .generator import MAX_FINE_NOISE, SUPPORTED_FACTORS, Generator, GeneratorConfig
+from .generator import (
+    MAX_FINE_NOISE,
+    MAX_STATIC,
+    SUPPORTED_FACTORS,
+    Generator,
+    GeneratorConfig,
+)
 from .noise import cell_noise
 
 __all__ = ["GANModel", "model_paths", "check_architecture", "read_header"]
@@ -83,6 +89,7 @@ def check_architecture(arch: dict[str, Any]) -> GeneratorConfig:
     whole("encoder_blocks", 0, MAX_BLOCKS)
     whole("init_blocks", 0, MAX_BLOCKS)
     whole("fine_noise", 0, MAX_FINE_NOISE)
+    whole("static_channels", 0, MAX_STATIC)
     widths = arch.get("upsample_widths")
     if widths is not None and (
             not isinstance(widths, list) or len(widths) > 8
@@ -204,6 +211,12 @@ class GANModel(Downscaler):
         cfg = generator.config
         if card.architecture and GeneratorConfig.from_dict(card.architecture) != cfg:
             raise ModelCardError("The card's architecture does not match the generator's config.")
+        n_static = len(card.static or [])
+        if n_static != cfg.static_channels:
+            raise ModelCardError(
+                f"The card lists {n_static} static predictor(s) but the generator takes "
+                f"{cfg.static_channels} (static_channels); save the model again."
+            )
         card.architecture = cfg.to_dict()
         card.factor = cfg.factor
         card.kind = "generator"
@@ -241,6 +254,7 @@ class GANModel(Downscaler):
         state: Any = None,
         device: str = "cpu",
         origin: tuple[int, int] = (0, 0),
+        static: np.ndarray | None = None,
     ) -> tuple[np.ndarray, Any]:
         """Downscale ``x`` (B, T, H, W) -> (M, B, T, fH, fW); see :meth:`Downscaler.run`.
 
@@ -249,6 +263,12 @@ class GANModel(Downscaler):
         ``state`` is a tensor ``(M*B, width, H, W)`` on ``device``. ``origin`` is the
         global (row, column) of ``x[..., 0, 0]`` when ``x`` is a tile of a larger grid
         (:mod:`xstochsr.tiling`): the noise is keyed by global coarse cell.
+
+        ``static`` ``(n, fH, fW)`` (shared) or ``(B, n, fH, fW)`` float: the static
+        predictors listed in ``card.static``, in that order and in the card's units, on
+        the fine grid; required by models that have them (normalised here with the
+        card's mean and std). :func:`xstochsr.downscale` prepares it from
+        ``static=`` (:mod:`xstochsr.static`).
         """
         import torch
 
@@ -265,6 +285,7 @@ class GANModel(Downscaler):
             xp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
             xp = xp.unsqueeze(0).expand(nm, -1, -1, -1, -1).reshape(nm * nb, nt, 1, ny, nx)
         f = self.card.factor
+        st = self._static_tensor(static, nm, nb, ny * f, nx * f, device)
         out = np.empty((nm, nb, nt, ny * f, nx * f), dtype=np.float32)
         h = state
         with torch.inference_mode():
@@ -278,12 +299,43 @@ class GANModel(Downscaler):
                                        INIT_NOISE, device, origin)
                 y, h = g(xt[:, i : i + 1], None if noise is None else noise.unsqueeze(1), h, init,
                          **({"coarse": xp[:, i : i + 1], "transform": self.card.transform}
-                            if constrained else {}))
+                            if constrained else {}), static=st)
                 y = y[:, 0, 0].float()
                 if not constrained:
                     y = transforms.inverse(y, self.card.transform)
                 out[:, :, i] = y.reshape(nm, nb, ny * f, nx * f).cpu().numpy()
         return out, h
+
+    def _static_tensor(self, static, nm, nb, fy, fx, device):
+        """Normalise ``static`` with the card's statistics: ``(nm*nb, n, fy, fx)`` or None."""
+        import torch
+
+        from ..errors import InvalidInputError
+
+        entries = self.card.static or []
+        if not entries:
+            if static is not None:
+                raise InvalidInputError(
+                    f"Model {self.name!r} takes no static predictors; drop static=.")
+            return None
+        names = [e["name"] for e in entries]
+        if static is None:
+            raise InvalidInputError(
+                f"Model {self.name!r} needs static predictors {names} on the fine grid; "
+                "pass them with static= (e.g. downscale(da, model=..., static=topo)).")
+        a = np.asarray(static, dtype=np.float32)
+        if a.ndim == 3:
+            a = np.broadcast_to(a[None], (nb, *a.shape))
+        if a.shape != (nb, len(entries), fy, fx):
+            raise InvalidInputError(
+                f"static has shape {np.shape(static)}; model {self.name!r} needs "
+                f"({len(entries)}, {fy}, {fx}) or ({nb}, {len(entries)}, {fy}, {fx}) "
+                f"(its predictors {names} on the fine grid).")
+        mean = np.array([e["mean"] for e in entries], np.float32)[None, :, None, None]
+        std = np.array([e["std"] for e in entries], np.float32)[None, :, None, None]
+        a = (a - mean) / std
+        t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+        return t.unsqueeze(0).expand(nm, -1, -1, -1, -1).reshape(nm * nb, *t.shape[1:])
 
     # --- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> tuple[Path, Path]:

@@ -25,11 +25,13 @@ from .blocks import ConvGRUCell, ReflectConv, ResBlock, Upsample2x, activation
 from .constraints import CONSTRAINTS, PRIORS, apply_constraint
 
 __all__ = ["GeneratorConfig", "Generator", "NoiseInjection", "SUPPORTED_FACTORS",
-           "MAX_FINE_NOISE"]
+           "MAX_FINE_NOISE", "MAX_STATIC"]
 
 SUPPORTED_FACTORS = (2, 4, 8, 16)
 #: Most noise maps per upsampling stage a config may ask for (cards are untrusted input).
 MAX_FINE_NOISE = 16
+#: Most static predictors a config may ask for.
+MAX_STATIC = 16
 #: Initial weight of an injected fine noise map (see :class:`NoiseInjection`).
 FINE_NOISE_INIT = 0.1
 
@@ -83,6 +85,14 @@ class GeneratorConfig:
         so an untrained network already gives a smooth field with exact block means and
         training learns the structure on top (no block squares to unlearn). None
         (default, and every card written before this setting existed): plain softmax.
+    static_channels : int
+        Static fine-resolution predictors (orography, land fraction...) the network
+        takes, from 0 to :data:`MAX_STATIC`. 0 (default, every card written before this
+        setting existed): none, and the network is exactly the one above. With n > 0 the
+        forward takes ``static`` ``(B, n, f*H, f*W)``, normalised; a coarse-grained copy
+        (average-pooled by ``factor``) enters each frame's stem and, at every upsampling
+        stage, the field pooled to that stage's resolution enters through a 3x3
+        convolution (:class:`Generator`).
     """
 
     factor: int = 8
@@ -97,8 +107,17 @@ class GeneratorConfig:
     constraint: str | None = None
     fine_noise: int = 0
     constraint_prior: str | None = None
+    static_channels: int = 0
 
     def __post_init__(self) -> None:
+        sc = self.static_channels
+        if (isinstance(sc, bool) or not isinstance(sc, numbers.Integral)
+                or not 0 <= sc <= MAX_STATIC):
+            raise ModelCardError(
+                f"static_channels must be an integer from 0 to {MAX_STATIC} (static "
+                f"predictors such as surface altitude), not {sc!r}."
+            )
+        self.static_channels = int(sc)
         fn = self.fine_noise
         if (isinstance(fn, bool) or not isinstance(fn, numbers.Integral)
                 or not 0 <= fn <= MAX_FINE_NOISE):
@@ -178,11 +197,13 @@ class GeneratorConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of the constructor arguments.
 
-        ``constraint`` is left out when None and ``fine_noise`` when 0, so cards of
-        networks without them stay exactly as they were before those settings existed
-        (and a card without the key loads with the default).
+        ``constraint`` is left out when None, ``fine_noise`` and ``static_channels``
+        when 0, so cards of networks without them stay exactly as they were before
+        those settings existed (and a card without the key loads with the default).
         """
         d = dataclasses.asdict(self)
+        if d["static_channels"] == 0:
+            del d["static_channels"]
         if d["constraint"] is None:
             del d["constraint"]
         if d["fine_noise"] == 0:
@@ -223,6 +244,17 @@ class Generator(nn.Module):
     coarse cell agree with one pass). ``fine_noise = 0`` is the network above, with the
     same parameters.
 
+    With ``config.static_channels = n > 0`` the network also takes ``static``, n fine
+    fields (normalised, the same for every frame). Its average over each coarse cell
+    passes through ``static_stem`` (3x3, to the stem's ``width - noise_channels``
+    channels) and is added to the frame stem's output: the same as joining n channels
+    to the coarse input of each frame (a convolution is linear in its input channels),
+    but the old stem keeps its shape, so the other weights match a terrain-blind
+    network's. After upsampling stage ``s`` (and its fine noise) the field pooled to
+    that stage's resolution passes through a 3x3 convolution ``static_inject[s]`` to the
+    stage's channels and is added. Those modules are built last, so ``n = 0`` is the
+    network above with the same parameters and the same random initial weights.
+
     Parameters
     ----------
     config : GeneratorConfig
@@ -235,6 +267,7 @@ class Generator(nn.Module):
     init_noise : ``(B, noise_channels, H, W)``
     h : ``(B, width, H, W)``
     coarse : ``(B, T, in_channels, H, W)`` physical units (constrained networks only)
+    static : ``(B, static_channels, f * H, f * W)`` (networks with static predictors only)
     output : ``(B, T, out_channels, f * H, f * W)``; physical units when
     ``config.constraint`` is set, else network space
     """
@@ -265,6 +298,12 @@ class Generator(nn.Module):
             [NoiseInjection(c, cfg.fine_noise) for c in cfg.upsample_widths]
             if cfg.fine_noise else []
         )
+        # Static predictors: built after everything else for the same reason.
+        ns = cfg.static_channels
+        self.static_stem = ReflectConv(ns, w - nz, 3) if ns else None
+        self.static_inject = nn.ModuleList(
+            [ReflectConv(ns, c, 3) for c in cfg.upsample_widths] if ns else []
+        )
 
     @property
     def factor(self) -> int:
@@ -291,6 +330,7 @@ class Generator(nn.Module):
         *,
         coarse: torch.Tensor | None = None,
         transform: dict | None = None,
+        static: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate a fine sequence.
 
@@ -313,6 +353,9 @@ class Generator(nn.Module):
         transform : dict, optional
             The model's transform spec (:mod:`xstochsr.models.transforms`); required by
             the additive constraint to bring the output to physical units.
+        static : Tensor ``(B, static_channels, f*H, f*W)``, optional
+            Normalised static predictors on the fine grid, the same for all frames;
+            required when ``config.static_channels > 0``, refused otherwise.
 
         Returns
         -------
@@ -333,14 +376,18 @@ class Generator(nn.Module):
         frames = x.reshape(b * t, c, hh, ww)
         nz = None if noise is None else noise.reshape(b * t, -1, hh, ww)
         nz, fine = self._split_noise(nz)
-        feat = self.frame_blocks(self._join(self.frame_stem(frames), nz))
+        stages = self._static_stages(static, b, t, hh, ww)
+        stem = self.frame_stem(frames)
+        if stages:
+            stem = stem + self.static_stem(stages[0])
+        feat = self.frame_blocks(self._join(stem, nz))
         feat = feat.reshape(b, t, -1, hh, ww)
         states = []
         for i in range(t):
             h = self.gru(feat[:, i], h)
             states.append(h)
         hs = torch.stack(states, dim=1).reshape(b * t, -1, hh, ww)
-        z = self.head(self._decode(hs, fine))
+        z = self.head(self._decode(hs, fine, stages[1:]))
         kind = self.config.constraint
         if kind is None:
             y = self.out_act(z)
@@ -374,14 +421,51 @@ class Generator(nn.Module):
             i += k
         return noise[:, : cfg.noise_channels], fine
 
-    def _decode(self, hs: torch.Tensor, fine: list[torch.Tensor]) -> torch.Tensor:
-        """Run the decoder, adding fine noise: ``(N, width, H, W) -> (N, C_last, fH, fW)``."""
-        if not fine:
+    def _static_stages(self, static: torch.Tensor | None, b: int, t: int, hh: int,
+                       ww: int) -> list[torch.Tensor]:
+        """Pool ``static`` ``(B, n, fH, fW)`` to every scale, one copy per frame.
+
+        Returns ``[]`` without static predictors, else ``log2(f) + 1`` tensors
+        ``(B*T, n, 2**s H, 2**s W)`` for ``s = 0..log2(f)`` (``s = 0``: the coarse grid).
+        """
+        cfg = self.config
+        n = cfg.static_channels
+        if not n:
+            if static is not None:
+                raise ValueError("This generator takes no static predictors "
+                                 "(config.static_channels == 0); pass static=None.")
+            return []
+        f = cfg.factor
+        want = (b, n, f * hh, f * ww)
+        if static is None or tuple(static.shape) != want:
+            got = None if static is None else tuple(static.shape)
+            raise ValueError(f"This generator needs static predictors of shape {want} "
+                             f"(B, static_channels, f*H, f*W); got {got}.")
+        static = static.to(dtype=self.static_stem.conv.weight.dtype)
+        out = []
+        for s in range(cfg.n_doublings + 1):
+            k = f // 2**s
+            pooled = F.avg_pool2d(static, k) if k > 1 else static
+            out.append(pooled.repeat_interleave(t, dim=0))
+        return out
+
+    def _decode(self, hs: torch.Tensor, fine: list[torch.Tensor],
+                static: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Run the decoder, adding fine noise and static predictors.
+
+        ``(N, width, H, W) -> (N, C_last, fH, fW)``; ``static`` holds one pooled field
+        per upsampling stage (``(N, n, 2**s H, 2**s W)``), or nothing.
+        """
+        if not fine and not static:
             return self.decoder(hs)
         y = self.decoder[0](hs)
-        for s, inject in enumerate(self.noise_inject):
+        for s in range(self.config.n_doublings):
             upsample, block = self.decoder[1 + 2 * s], self.decoder[2 + 2 * s]
-            y = inject(block(upsample(y)), fine[s])
+            y = block(upsample(y))
+            if fine:
+                y = self.noise_inject[s](y, fine[s])
+            if static:
+                y = y + self.static_inject[s](static[s])
         return y
 
     def _constrain(self, kind, z, coarse, transform, n):

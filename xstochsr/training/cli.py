@@ -48,6 +48,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="model name (default: <var>-x<factor>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any TrainConfig field (value parsed as JSON, else a string)")
+    p.add_argument("--static", action="append", default=[], metavar="NAME_OR_FILE",
+                   help="static fine predictor: a variable of the data file (e.g. "
+                        "surface_altitude) or a netCDF file of them (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
     return p
@@ -87,9 +90,17 @@ def main(args: argparse.Namespace) -> int:
             coarse = cds[cvar].load()
     with xr.open_dataset(args.data) as ds:
         ds = ds.load()
+    static = []
+    for item in args.static:  # a file of static fields, or a variable of the data
+        if Path(item).is_file():
+            with xr.open_dataset(item) as sds:
+                static.append(sds.load())
+        else:
+            static.append(item)
     model = train(ds, args.var, args.factor, preset=args.preset, steps=args.steps,
                   seed=args.seed, resume=args.resume, checkpoint_dir=out / "checkpoints",
-                  device=args.device, coarse=coarse, init=args.init, **overrides)
+                  device=args.device, coarse=coarse, init=args.init, static=static or None,
+                  **overrides)
     if int(os.environ.get("RANK", "0")) == 0:
         if args.name:
             model.card.name = args.name

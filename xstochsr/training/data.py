@@ -92,7 +92,11 @@ class TrainingData:
         Gap-free runs of frames ``t0 <= t < t1`` of sequence ``s``.
     info : dict
         Description for the model card (variable, units, standard_name, dims, period,
-        grid spacing, whether the coarse input is block-averaged or given).
+        grid spacing, whether the coarse input is block-averaged or given); with
+        static predictors ``info["static"]`` holds their card entries.
+    static : ndarray ``(S or 1, n, Y, X)`` float32 or None
+        Static predictors on the fine grid, normalised (:mod:`xstochsr.static`); one
+        row shared by every sequence, or one per sequence.
     """
 
     fine: np.ndarray
@@ -100,6 +104,7 @@ class TrainingData:
     factor: int
     runs: list[tuple[int, int, int]]
     info: dict[str, Any]
+    static: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -116,6 +121,8 @@ class Batch:
         The coarse input in physical (model) units, NaN filled with 0.
     fine_phys : ndarray ``(B, L, 1, P*f, P*f)`` float32 or None
         The fine target in physical units, unsmoothed, NaN filled with 0.
+    static : ndarray ``(B, n, P*f, P*f)`` float32 or None
+        Normalised static predictors cut at the target's window (same flips/rotations).
     """
 
     coarse: np.ndarray
@@ -123,6 +130,7 @@ class Batch:
     mask: np.ndarray | None
     coarse_phys: np.ndarray | None = None
     fine_phys: np.ndarray | None = None
+    static: np.ndarray | None = None
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -263,6 +271,8 @@ def load_training_data(
     coarse: xr.DataArray | None = None,
     units: str | None = None,
     rain: bool | None = None,
+    static: Any = None,
+    static_stats: list[dict] | None = None,
 ) -> TrainingData:
     """Prepare a fine field (and optional coarse partner) for :class:`PatchSampler`.
 
@@ -283,6 +293,10 @@ def load_training_data(
         Units to train in; None: ``"mm h-1"`` for precipitation, else the field's own.
     rain : bool, optional
         Treat as precipitation; None: guessed from the metadata.
+    static : DataArray, Dataset, str or list, optional
+        Static fine-resolution predictors (:func:`xstochsr.static.training_fields`).
+    static_stats : list of dict, optional
+        Their normalisation (card entries) when it is not fitted here.
 
     Returns
     -------
@@ -358,7 +372,14 @@ def load_training_data(
         "native_grid_spacing": spacing,
         "nan_fraction": float(1.0 - np.isfinite(fine).mean()),
     }
-    return TrainingData(fine=fine, coarse=cdata, factor=factor, runs=runs, info=info)
+    sarr = None
+    if static is not None:
+        from ..static import training_fields
+
+        sarr, info["static"] = training_fields(static, obj, da, seq=seq, stats=static_stats)
+        sarr = np.ascontiguousarray(sarr[..., : fine.shape[2], : fine.shape[3]])
+    return TrainingData(fine=fine, coarse=cdata, factor=factor, runs=runs, info=info,
+                        static=sarr)
 
 
 def _coarse_partner(coarse, da, axes, seq, factor, units):
@@ -617,15 +638,23 @@ class PatchSampler:
         n = len(origins)
         c = np.empty((n, lt, p, p), np.float32)
         y = np.empty((n, lt, p * f, p * f), np.float32)
+        sd = self.data.static
+        st = None if sd is None else np.empty((n, sd.shape[1], p * f, p * f), np.float32)
         for k, (s, t, i, j) in enumerate(origins):
             c[k] = self.data.coarse[s, t:t + lt, i:i + p, j:j + p]
             y[k] = self.data.fine[s, t:t + lt, i * f:(i + p) * f, j * f:(j + p) * f]
+            if st is not None:
+                st[k] = sd[s if len(sd) > 1 else 0, :, i * f:(i + p) * f, j * f:(j + p) * f]
             if ops is not None and ops[k]:
                 rot, flip = int(ops[k]) % 4, int(ops[k]) >= 4
                 c[k] = np.rot90(c[k], rot, axes=(-2, -1))
                 y[k] = np.rot90(y[k], rot, axes=(-2, -1))
+                if st is not None:
+                    st[k] = np.rot90(st[k], rot, axes=(-2, -1))
                 if flip:
                     c[k], y[k] = c[k][..., ::-1], y[k][..., ::-1]
+                    if st is not None:
+                        st[k] = st[k][..., ::-1]
         valid = np.isfinite(y)
         cn = np.asarray(transforms.forward(np.nan_to_num(c, nan=0.0), self.spec), np.float32)
         cn = np.where(np.isfinite(c), cn, 0.0).astype(np.float32)
@@ -639,7 +668,7 @@ class PatchSampler:
         mask = None if valid.all() else valid.astype(np.float32)[:, :, None]
         return Batch(coarse=cn[:, :, None], fine=yn[:, :, None], mask=mask,
                      coarse_phys=np.nan_to_num(c, nan=0.0)[:, :, None],
-                     fine_phys=np.nan_to_num(y, nan=0.0)[:, :, None])
+                     fine_phys=np.nan_to_num(y, nan=0.0)[:, :, None], static=st)
 
 
 def fit_transform(data: TrainingData, runs: list[tuple[int, int, int]], kind: str) -> dict:

@@ -36,6 +36,7 @@ explicitly here because ``DistributedDataParallel`` does not support the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import signal
@@ -97,6 +98,7 @@ def train(
     coarse: xr.DataArray | None = None,
     callbacks: Any = None,
     init: Any = None,
+    static: Any = None,
     **overrides: Any,
 ):
     """Train a stochastic super-resolution generator on your own fine-resolution data.
@@ -142,6 +144,15 @@ def train(
         Fine-tune a pretrained generator (e.g. ``"rain-x8"`` or a saved model's path):
         its architecture, constraint and transform win over the preset; the data must
         fit its factor and variable (units that convert, precipitation or not).
+    static : DataArray, Dataset, str or list, optional
+        Static fine-resolution predictors (surface altitude, land fraction...): fields
+        on the grid of ``ds`` (else regridded onto it), shared ``(y, x)`` or per sequence
+        ``(sequence, y, x)``, or names of variables of ``ds``
+        (``static="surface_altitude"``). Patches are cut at the target's window; each
+        is normalised by its mean and std, which the card records with its name,
+        standard_name, units and grid spacing (``model.card.static``); ``downscale``
+        then needs them (``static=``). The critic sees them too, as extra channels
+        beside each fine frame.
     **overrides
         Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
         ``batch_size=4``, ``objective={"wgan-gp": 1.0, "crps": 1.0}``,
@@ -175,7 +186,7 @@ def train(
     """
     trainer = Trainer(ds, var, factor, preset=preset, steps=steps, seed=seed, resume=resume,
                       checkpoint_dir=checkpoint_dir, device=device, validation=validation,
-                      coarse=coarse, init=init, overrides=overrides)
+                      coarse=coarse, init=init, overrides=overrides, static=static)
     trainer.callbacks = list(callbacks or [])
     return trainer.run()
 
@@ -243,7 +254,7 @@ class Trainer:
 
     def __init__(self, ds, var=None, factor=8, *, preset="cpu", steps=None, seed=None,
                  resume=None, checkpoint_dir=None, device="cpu", validation=None,
-                 coarse=None, init=None, overrides=None):
+                 coarse=None, init=None, overrides=None, static=None):
         import torch
 
         from ..models.critic import Critic
@@ -304,7 +315,13 @@ class Trainer:
         units = cfg.units
         if self.init_model is not None:
             units = self.init_model.card.units
-        self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=units)
+        stats = None  # static predictors' normalisation: fitted here unless inherited
+        if self.resume_meta is not None:
+            stats = self.resume_meta.get("static")
+        elif self.init_model is not None:
+            stats = self.init_model.card.static
+        self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=units,
+                                         static=static, static_stats=stats)
         info = self.data.info
         train_runs, val_runs = D.split_blocks(
             self.data.runs, block=cfg.split_block, val_fraction=cfg.val_fraction,
@@ -332,8 +349,10 @@ class Trainer:
             target_smoothing=cfg.target_smoothing)
         self.val_batch = None
         if isinstance(validation, (xr.Dataset, xr.DataArray)):
-            vdata = D.load_training_data(validation, var, cfg.factor, units=info["units"],
-                                         rain=info["rain"])
+            vdata = D.load_training_data(
+                validation, var, cfg.factor, units=info["units"], rain=info["rain"],
+                static=static,  # names are looked up in the validation set
+                static_stats=info.get("static"))
             val_runs, vsrc = vdata.runs, vdata
         else:
             vsrc = self.data
@@ -356,6 +375,22 @@ class Trainer:
         self.gcfg = cfg.generator_config(output_activation=act)
         if self.init_model is not None:  # the pretrained network's config wins
             self.gcfg = self.init_model.generator.config
+        n_static = len(info.get("static") or [])
+        had = self.gcfg.static_channels
+        if self.resume_meta is not None:
+            had = int((self.resume_meta.get("generator_config") or {}).get("static_channels", 0))
+            if had != n_static:
+                raise CheckpointError(
+                    f"The checkpoint's generator takes {had} static predictor(s), but "
+                    f"static= gives {n_static}: resume with the same static= as the run.")
+        elif self.init_model is not None and had and had != n_static:
+            raise InvalidInputError(
+                f"init= model {self.init_model.name!r} takes static predictors "
+                f"{[e['name'] for e in self.init_model.card.static or []]}; give the same "
+                "ones with static=.")
+        # A terrain-blind init= model gains static predictors: its weights load, the new
+        # static convolutions start from their initial draw.
+        self.gcfg = dataclasses.replace(self.gcfg, static_channels=n_static)
         if self.gcfg.constraint == "multiplicative" and not info["rain"]:
             warnings.warn("constraint='multiplicative' on a field that is not precipitation: "
                           "outputs keep the sign of the coarse value; for signed fields use "
@@ -364,9 +399,17 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_torch_seed(self.seed, _INIT))
             self.G = Generator(self.gcfg)
-            self.D = Critic(cfg.critic_config()) if self.objective.adversarial else None
+            ccfg = cfg.critic_config()
+            if n_static:  # the critic sees the static fields beside each fine frame
+                ccfg = dataclasses.replace(ccfg, fine_channels=ccfg.fine_channels + n_static)
+            self.D = Critic(ccfg) if self.objective.adversarial else None
         if self.init_model is not None:
-            self.G.load_state_dict(self.init_model.generator.state_dict(), strict=True)
+            missing, unexpected = self.G.load_state_dict(
+                self.init_model.generator.state_dict(), strict=not n_static)
+            if unexpected or any(not k.startswith("static_") for k in missing):
+                raise InvalidInputError(
+                    f"init= model {self.init_model.name!r} does not fit this generator "
+                    f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.G.to(self.device, memory_format=fmt).train()
         if self.D is not None:
@@ -552,7 +595,16 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
-    def _generate(self, c, cp=None):
+    def _static(self, batch, repeat: int = 1):
+        """The batch's static predictors as a tensor ``(repeat*B, n, fP, fP)``, or None."""
+        import torch
+
+        if batch.static is None:
+            return None
+        st = torch.from_numpy(np.ascontiguousarray(batch.static)).to(self.device)
+        return st.repeat(repeat, 1, 1, 1) if repeat > 1 else st
+
+    def _generate(self, c, cp=None, st=None):
         """Run the generator on coarse ``c`` (network space) and ``cp`` (physical).
 
         Returns ``(net, phys)``: the fields in network space and, for a constrained
@@ -566,7 +618,7 @@ class Trainer:
         if self.gcfg.constraint:
             kw = {"coarse": cp, "transform": self.spec}
         with self._autocast():
-            y, _ = self.G(c, noise, None, init, **kw)
+            y, _ = self.G(c, noise, None, init, static=st, **kw)
         y = y.float()
         if self.gcfg.constraint:
             return transforms.forward(y, self.spec), y
@@ -584,10 +636,11 @@ class Trainer:
         batch = self.sampler.sample(self.local_batch)
         c, y, m = self._tensors(batch)
         cp = self._phys_tensors(batch)[0] if self.gcfg.constraint else None
+        st = self._static(batch)
         with torch.no_grad():
-            fake, _ = self._generate(c, cp)
+            fake, _ = self._generate(c, cp, st)
         with self._autocast():
-            loss, logs = self.objective.critic_loss(self.D, c, y, fake, m,
+            loss, logs = self.objective.critic_loss(_critic_with(self.D, st), c, y, fake, m,
                                                     generator=self.noise_gen)
         self._check_finite(loss, "critic")
         self.opt_d.zero_grad(set_to_none=True)
@@ -609,7 +662,8 @@ class Trainer:
             self.D.requires_grad_(False)
         try:
             ck = c.repeat(k, 1, 1, 1, 1)
-            fake, fake_phys = self._generate(ck, None if cp is None else cp.repeat(k, 1, 1, 1, 1))
+            fake, fake_phys = self._generate(ck, None if cp is None else cp.repeat(k, 1, 1, 1, 1),
+                                             self._static(batch, k))
             if self.objective.needs_physical and fake_phys is None:
                 fake_phys = transforms.inverse(fake, self.spec)
 
@@ -622,7 +676,8 @@ class Trainer:
             if self.objective.balance == "adaptive":  # weighs terms at the head conv
                 kw["last_layer"] = self.G.head.conv.weight
             with self._autocast():
-                loss, logs = self.objective.generator_loss(self.D, gb, **kw)
+                loss, logs = self.objective.generator_loss(
+                    _critic_with(self.D, self._static(batch)), gb, **kw)
             self._check_finite(loss, "generator")
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -690,6 +745,9 @@ class Trainer:
                     if self.gcfg.constraint:
                         kw = {"coarse": torch.from_numpy(np.ascontiguousarray(
                             vb.coarse_phys[sl])).to(self.device), "transform": self.spec}
+                    if vb.static is not None:
+                        kw["static"] = torch.from_numpy(np.ascontiguousarray(
+                            vb.static[sl])).to(self.device)
                     with self._autocast():
                         y, _ = self.G(c, noise, None, init, **kw)
                     y = y.float()[:, :, 0]
@@ -759,6 +817,8 @@ class Trainer:
                 "elapsed_seconds": self.elapsed_before + (time.perf_counter() - self._t_start),
                 "data": {k: self.data.info[k] for k in ("variable", "shape", "units", "period")},
             }
+            if self.data.info.get("static"):
+                meta["static"] = self.data.info["static"]
             path = write_checkpoint(self.checkpoint_dir, self.step, tensors, meta)
             prune_checkpoints(self.checkpoint_dir, self.cfg.keep_checkpoints)
             self.last_checkpoint = path
@@ -1012,6 +1072,7 @@ class Trainer:
                          f" generator (Leinonen et al. 2021) trained with xstochsr.train on "
                          f"{info['variable']} ({info['frames']} frames), factor {cfg.factor}."),
             citation="Leinonen, Nerini & Berne (2021), IEEE TGRS 59(9):7211-7223.",
+            static=info.get("static") or None,
         )
         gen = self.G.to("cpu").eval()
         model = GANModel(gen, card)
@@ -1047,3 +1108,30 @@ def _check_resumed_data(meta: dict, info: dict, kind: str) -> None:
             "with the same data (variable, units, transform and shape), or start a new run "
             "without resume= (init=<saved model> fine-tunes a trained model on new data)."
         )
+
+
+class _StaticCritic:
+    """The critic with the batch's static fields joined to every fine frame it scores.
+
+    ``critic(coarse, fine)`` with ``fine`` ``(N, T, 1, fH, fW)``, ``N`` a multiple of the
+    batch (the losses stack real, fake and interpolates, or ``k`` members, block by
+    block): the static fields ``(B, n, fH, fW)`` are tiled to ``N`` and repeated over
+    ``T`` as ``n`` extra channels. They are constants: the gradient penalty's gradient
+    is still taken with respect to the fine field only.
+    """
+
+    def __init__(self, critic, static):
+        self.critic, self.static = critic, static
+
+    def __call__(self, coarse, fine):
+        n, t = fine.shape[:2]
+        st = self.static.to(fine.dtype)
+        st = st.repeat(n // st.shape[0], 1, 1, 1).unsqueeze(1).expand(-1, t, -1, -1, -1)
+        return self.critic(coarse, torch.cat([fine, st], dim=2))
+
+
+def _critic_with(critic, static):
+    """``critic`` itself, or :class:`_StaticCritic` when the batch has static fields."""
+    if critic is None or static is None:
+        return critic
+    return _StaticCritic(critic, static)
