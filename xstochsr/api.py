@@ -29,8 +29,8 @@ import xarray as xr
 from . import accumulation as _accumulation
 from . import grid as _grid
 from . import longitude as _longitude
-from . import tiling as _tiling
 from . import static as _static
+from . import tiling as _tiling
 from . import training_range as _training_range
 from . import units as _units
 from . import validation as _check

@@ -42,7 +42,7 @@ RANGE_RATIO = 4.0
 
 
 def fields(static: Any, ds: xr.Dataset | xr.DataArray | None = None) -> list[xr.DataArray]:
-    """The static predictors named or given by ``static=``, one DataArray each.
+    """Collect the static predictors named or given by ``static=``, one DataArray each.
 
     Parameters
     ----------
@@ -95,7 +95,7 @@ def _name(da: xr.DataArray) -> str:
 
 
 def _spatial(ref: xr.DataArray) -> xr.Dataset:
-    """A Dataset holding only ``ref``'s coordinates on its X/Y dims (a regrid target)."""
+    """Build a Dataset holding only ``ref``'s coordinates on its X/Y dims (a regrid target)."""
     from .grid import find_axes
 
     axes = find_axes(ref)
@@ -197,7 +197,7 @@ def _spacing(ref: xr.DataArray) -> dict | None:
 def training_fields(static: Any, obj: xr.Dataset | xr.DataArray, fine: xr.DataArray, *,
                     seq: str | None, stats: list[dict] | None = None
                     ) -> tuple[np.ndarray, list[dict]]:
-    """Static predictors for training, on the grid of the fine field, normalised.
+    """Prepare static predictors for training, on the grid of the fine field, normalised.
 
     Parameters
     ----------
@@ -284,7 +284,7 @@ def _match(entries: list[dict], found: list[xr.DataArray], model_name: str
 
 def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int,
             other: Sequence[str] = ()) -> np.ndarray | None:
-    """The static predictors ``model`` needs, on the fine grid of ``da``, in its card's units.
+    """Prepare the static predictors ``model`` needs on ``da``'s fine grid, in its card's units.
 
     Parameters
     ----------
@@ -400,12 +400,12 @@ class StaticInputs(Downscaler):
         self.stateful, self.min_size = model.stateful, model.min_size
 
     def supports_factor(self, factor: int) -> bool:
-        """The wrapped model's answer."""
+        """Return the wrapped model's answer."""
         return self.model.supports_factor(factor)
 
     def run(self, x, *, factor, members: Sequence[int], seed, t0=0, batch_offset=0,
             state=None, device="cpu", origin=(0, 0)):
-        """The wrapped model's :meth:`~xstochsr.models.base.Downscaler.run`, with ``static``.
+        """Run the wrapped model's :meth:`~xstochsr.models.base.Downscaler.run`, with ``static``.
 
         ``origin`` (row, column of ``x[..., 0, 0]`` on the whole coarse domain, for a tile
         of it, :mod:`xstochsr.tiling`) cuts the static fields to the tile's fine window.

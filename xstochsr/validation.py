@@ -546,7 +546,7 @@ def check_static_needed(names: Sequence[str], given: Any, model_name: str) -> No
 
 
 def check_static_values(values: np.ndarray, name: str, *, source_finite: bool = False) -> None:
-    """A static predictor on the target grid must be finite everywhere.
+    """Refuse a static predictor that is not finite everywhere on the target grid.
 
     Parameters
     ----------

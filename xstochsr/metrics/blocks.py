@@ -1,4 +1,4 @@
-"""Block artifacts: do the edges of the coarse cells show in a downscaled field?
+"""Block artifacts: do the edges of the coarse cells show in a downscaled field.
 
 Downscaling by ``factor`` splits each coarse cell into a ``factor x factor`` block. A
 method that treats blocks separately (nearest-neighbour upsampling, a per-block

@@ -1,4 +1,4 @@
-"""Temporal scores: is each member's sequence as persistent, and as changeable, as the truth?
+"""Temporal scores: is each member's sequence as persistent, and as changeable, as the truth.
 
 A recurrent generator should produce sequences whose frames evolve like the real ones:
 neither frozen (too persistent) nor flickering (independent frames). Two views:

@@ -596,7 +596,7 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def _static(self, batch, repeat: int = 1):
-        """The batch's static predictors as a tensor ``(repeat*B, n, fP, fP)``, or None."""
+        """Return the batch's static predictors as a tensor ``(repeat*B, n, fP, fP)``, or None."""
         import torch
 
         if batch.static is None:
