@@ -444,3 +444,151 @@ def plot_qq(
     ax.set_title("Q-Q, ratio at " + ", ".join(ratios), fontsize=10)
     ax.legend(frameon=False, loc="upper left")
     return ax
+
+
+# --- winds: vorticity and divergence panels, kinetic-energy spectra (issue 12) -------------
+
+__all__ += ["plot_wind_panels", "plot_kinetic_energy_spectra"]
+
+
+def plot_wind_panels(
+    ens_u: xr.DataArray,
+    ens_v: xr.DataArray,
+    obs_u: xr.DataArray,
+    obs_v: xr.DataArray,
+    members: int | Sequence[int] = 3,
+    *,
+    member_dim: Hashable = "realization",
+    isel: Mapping[Hashable, int] | None = None,
+    cmap: str = "RdBu_r",
+    panel_size: float = 3.0,
+):
+    """Vorticity (top row) and divergence (bottom row) of the truth and a few members.
+
+    Each row has one colour scale, symmetric about zero (the truth's and members' 99th
+    percentile of ``|value|``). Fields are computed with
+    :func:`xstochsr.metrics.vorticity` and :func:`xstochsr.metrics.divergence`.
+
+    Parameters
+    ----------
+    ens_u, ens_v : xarray.DataArray
+        Ensemble wind components with ``member_dim``.
+    obs_u, obs_v : xarray.DataArray
+        The truth's components on the same grid.
+    members : int or sequence of int, default 3
+        How many members (the first ones), or which.
+    member_dim : str, default "realization"
+        Member dimension.
+    isel : mapping, optional
+        Selection of the other dims (e.g. ``{"time": 3}``); index 0 of any left.
+    cmap : str, default "RdBu_r"
+        Diverging colour map.
+    panel_size : float, default 3
+        Inches per panel.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+        Axes of shape ``(2, 1 + members)``.
+
+    Examples
+    --------
+    >>> fig, axes = plot_wind_panels(ens.ua, ens.va, obs.ua, obs.va)  # doctest: +SKIP
+    """
+    from .metrics import divergence, vorticity
+
+    picks = list(range(members)) if isinstance(members, int) else list(members)
+    if not picks:
+        raise InvalidInputError("members must name at least one member, e.g. members=3.")
+    n = ens_u.sizes.get(member_dim, 0)
+    if max(picks) >= n:
+        raise InvalidInputError(
+            f"The ensemble has {n} members along {member_dim!r}; cannot draw member "
+            f"{max(picks)}. Pass members=<= {n}."
+        )
+    eu, ev = ens_u.isel({member_dim: picks}), ens_v.isel({member_dim: picks})
+    plt = _plt()
+    fig, axes = plt.subplots(2, 1 + len(picks), squeeze=False, layout="constrained",
+                             figsize=(panel_size * (1 + len(picks)), 2 * panel_size))
+    for row, (kind, func) in enumerate((("vorticity", vorticity), ("divergence", divergence))):
+        fo, fe = func(obs_u, obs_v), func(eu, ev)
+        y, x = _spatial_of(fo, None, None)
+        fo2, picked = _to_2d(fo, y, x, isel)
+        fe2, _ = _to_2d(fe, y, x, isel, keep=(member_dim,))
+        both = np.abs(np.concatenate([fo2.values.ravel(), fe2.values.ravel()]))
+        lim = float(np.nanpercentile(both, 99)) if np.isfinite(both).any() else 1.0
+        lim = lim or 1.0
+        kw = dict(cmap=cmap, vmin=-lim, vmax=lim, add_colorbar=False)
+        im = fo2.plot(ax=axes[row, 0], **kw)
+        axes[row, 0].set_title(f"truth: {kind}")
+        for j, m in enumerate(picks):
+            fe2.isel({member_dim: j}).plot(ax=axes[row, j + 1], **kw)
+            axes[row, j + 1].set_title(f"member {m}: {kind}")
+        fig.colorbar(im, ax=list(axes[row]), label=f"{kind} [s$^{{-1}}$]", shrink=0.9)
+    if picked:
+        fig.suptitle(picked)
+    return fig, axes
+
+
+def plot_kinetic_energy_spectra(
+    ens_u: xr.DataArray,
+    ens_v: xr.DataArray,
+    obs_u: xr.DataArray,
+    obs_v: xr.DataArray,
+    *,
+    member_dim: Hashable = "realization",
+    band: tuple[float, float] | None = None,
+    ax=None,
+    max_members: int = 20,
+):
+    """Kinetic-energy spectra of the members against the truth (log-log).
+
+    Grey: up to ``max_members`` members; blue: their mean; black: the truth. The
+    title gives the fitted slopes (over ``band``) and the KE log spectral distance;
+    ``band`` is shaded. Other dims are averaged over.
+
+    Parameters
+    ----------
+    ens_u, ens_v, obs_u, obs_v, member_dim
+        As in :func:`xstochsr.metrics.kinetic_energy_lsd`.
+    band : (float, float), optional
+        Wavenumber band of the slopes (see :func:`xstochsr.metrics.spectral_slope`).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made if None.
+    max_members : int, default 20
+        Most member spectra drawn individually (all enter the mean).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> ax = plot_kinetic_energy_spectra(ens.ua, ens.va, obs.ua, obs.va)  # doctest: +SKIP
+    """
+    from .metrics import kinetic_energy_lsd, kinetic_energy_spectrum, spectral_slope
+
+    keep = [d for d in ens_u.dims if d != member_dim]
+    y, x = _spatial_of(obs_u, None, None)
+    other = [d for d in keep if d not in (y, x)]
+    ee = kinetic_energy_spectrum(ens_u, ens_v, dim=other).transpose(member_dim, "wavenumber")
+    eo = kinetic_energy_spectrum(obs_u, obs_v)
+    ee, eo = ee.compute(), eo.compute()
+    lsd = float(kinetic_energy_lsd(ens_u, ens_v, obs_u, obs_v, member_dim=member_dim))
+    se = float(spectral_slope(ee, band).mean())
+    so = float(spectral_slope(eo, band))
+    fig, ax = _axes(ax)
+    k = ee["wavenumber"].values
+    for i in range(min(max_members, ee.sizes[member_dim])):
+        ax.loglog(k, ee.values[i], color="0.6", linewidth=0.7, alpha=0.7,
+                  label="members" if i == 0 else None)
+    ax.loglog(k, ee.mean(member_dim).values, color="C0", linewidth=2, label="member mean")
+    ax.loglog(k, eo.values, color="k", linewidth=2, label="truth")
+    if band is not None:
+        ax.axvspan(*band, color="C1", alpha=0.1, label="slope band")
+    ax.set_xlabel(f"wavenumber [{ee['wavenumber'].attrs.get('units', '')}]")
+    ax.set_ylabel(f"E(k) [{eo.attrs.get('units', '')}]")
+    ax.set_title(f"KE spectra: slope {se:.2f} (members) vs {so:.2f} (truth), "
+                 f"LSD = {lsd:.2f} dB", fontsize="medium")
+    ax.legend(frameon=False)
+    return ax

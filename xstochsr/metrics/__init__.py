@@ -8,7 +8,9 @@ all dimensions, ``dim=[]`` keeps them all. Dask-backed inputs give lazy results.
 Beyond the scores of Leinonen et al. (2021): wet-case rank statistics
 (:func:`rank_statistics`), temporal scores (:func:`lag_autocorrelation`,
 :func:`frame_change`), block artifacts (:func:`block_edge_ratio`) and extremes
-(:func:`quantile_ratio`, :func:`exceedance_frequency`).
+(:func:`quantile_ratio`, :func:`exceedance_frequency`). Physics of winds
+(:mod:`xstochsr.metrics.physics`): divergence, vorticity, geostrophic wind, kinetic-energy
+spectra, and :func:`verify_wind` (what :func:`verify` runs on two Datasets).
 """
 
 from .blocks import block_edge_ratio
@@ -16,6 +18,17 @@ from .continuous import bias, mae, rmse, spread_skill_ratio
 from .crps import crps, pooled_crps
 from .distribution import exceedance_frequency, quantile_ratio, quantiles, wet_fraction
 from .fss import fss
+from .physics import (
+    GeostrophyWarning,
+    ageostrophic_ratio,
+    divergence,
+    geostrophic_wind,
+    kinetic_energy_lsd,
+    kinetic_energy_spectrum,
+    spectral_slope,
+    verify_wind,
+    vorticity,
+)
 from .rank import rank_histogram, rank_statistics, rank_summary, ranks
 from .seams import seam_score
 from .spectra import log_spectral_distance, power_spectrum
@@ -48,4 +61,13 @@ __all__ = [
     "verify",
     "RankHistogramAccumulator",
     "CRPSAccumulator",
+    "divergence",
+    "vorticity",
+    "geostrophic_wind",
+    "ageostrophic_ratio",
+    "GeostrophyWarning",
+    "kinetic_energy_spectrum",
+    "spectral_slope",
+    "kinetic_energy_lsd",
+    "verify_wind",
 ]

@@ -77,6 +77,10 @@ def verify(
     from CF attributes or, without coordinates, from their names (``y``, ``x``,
     ``time``...), or given with ``y_dim``, ``x_dim``, ``time_dim``.
 
+    Two Datasets holding a wind pair (CF standard_names, e.g. eastward/northward wind)
+    are verified by :func:`xstochsr.metrics.verify_wind`: each component's scores plus
+    divergence, vorticity, kinetic-energy spectra and geostrophic balance.
+
     Parameters
     ----------
     ens : xarray.DataArray
@@ -162,6 +166,10 @@ def verify(
     >>> ds.lag_correlation_ens.dims
     ('lag',)
     """
+    if isinstance(ens, xr.Dataset) and isinstance(obs, xr.Dataset):  # a wind pair
+        from .physics import verify_wind
+
+        return verify_wind(ens, obs, member_dim=member_dim, dim=dim, y_dim=y_dim, x_dim=x_dim)
     from ..validation import check_verify_inputs  # the one entry check of every input
 
     check_verify_inputs(ens, obs, member_dim)
