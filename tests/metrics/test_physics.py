@@ -341,6 +341,10 @@ def test_verify_on_wind_datasets_adds_physics():
     # analytic geostrophic wind, sigma = 5 cells, one-sided at the edges: discretisation only
     assert float(perfect.ageostrophic_ratio_obs) < 0.02
     assert "ua_crps" in perfect and "va_rank_histogram" in perfect
+    assert perfect.ua_crps.attrs["units"] == "m s-1"
+    assert perfect.vorticity_rmse.attrs["units"] == "s-1"
+    assert perfect.vorticity_lsd.attrs["units"] == "dB"
+    assert perfect.attrs["wind_components"] == "ua va"
     noisy = verify_wind(*wind_case(noise=2.0), components=False)
     assert "ua_crps" not in noisy
     assert float(noisy.vorticity_rmse) > 1e-6
@@ -394,3 +398,38 @@ def test_different_grids_and_units(uv):
         vorticity(bare, v.drop_vars(["x", "y"]))
     with pytest.raises(XStochSRError):
         verify_wind(u, v)
+
+
+# --- docstring examples and plots -----------------------------------------------------------
+
+@pytest.mark.parametrize("module", ["kinematics", "geostrophy", "energy"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"xstochsr.metrics.physics.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_wind_plots():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from xstochsr.plot import plot_kinetic_energy_spectra, plot_wind_panels
+
+    u, v = power_law_wind(-3.0, n=32, frames=2)
+    ens_u = xr.concat([u, 1.5 * u, 2 * u], "realization").assign_attrs(U_ATTRS)
+    ens_v = xr.concat([v, 1.5 * v, 2 * v], "realization").assign_attrs(V_ATTRS)
+    fig, axes = plot_wind_panels(ens_u, ens_v, u, v, members=2, isel={"time": 1})
+    assert axes.shape == (2, 3)
+    assert axes[0, 0].get_title() == "truth: vorticity"
+    lo, hi = axes[1, 2].collections[0].get_clim()
+    assert lo == -hi > -np.inf and hi > 0
+    with pytest.raises(InvalidInputError, match="3 members"):
+        plot_wind_panels(ens_u, ens_v, u, v, members=[5])
+    ax = plot_kinetic_energy_spectra(ens_u, ens_v, u, v, band=(0.005, 0.1))
+    assert "KE spectra: slope" in ax.get_title() and "LSD" in ax.get_title()
+    assert len(ax.get_lines()) == 5  # 3 members, their mean, the truth
+    plt.close("all")

@@ -148,8 +148,7 @@ def verify_wind(
     if components:
         for n_e, n_o in ((nu, ou), (nv, ov)):
             r = verify(ens[n_e], obs[n_o], member_dim=member_dim, dim=dim, **sp, **verify_kwargs)
-            ds = xr.merge([ds, _prefixed(r.drop_attrs() if hasattr(r, "drop_attrs") else r,
-                                         n_e, keep)], combine_attrs="drop")
+            ds = xr.merge([ds, _prefixed(r, n_e, keep)], combine_attrs="override")
     ds.attrs = {
         "title": "xstochsr wind ensemble verification",
         "wind_components": f"{nu} {nv}",
