@@ -269,6 +269,30 @@ def test_beta_plane_geostrophy_on_a_projected_grid():
     assert np.abs(vg.values).max() < 1e-12
 
 
+
+def test_thermal_wind_residual_of_a_balanced_layer():
+    from xstochsr.metrics import thermal_wind_residual
+
+    coords = latlon(0.5, 0.5, 25.0, 65.0, -20.0, 40.0)
+    z_low, u_low, v_low = gaussian_high(coords, amp=100.0, sigma=10.0)
+    z_up, u_up, v_up = gaussian_high(coords, amp=250.0, sigma=7.0)  # warm core: high aloft
+    h = (z_up - z_low).assign_attrs(units="m")
+    res = thermal_wind_residual((u_low, v_low), (u_up, v_up), thickness=h)
+    assert float(res) < 0.005
+    # the same thickness from the layer-mean temperature (hypsometric equation)
+    lnp = np.log(850.0 / 500.0)
+    t = (h * G0 / (287.05 * lnp)).assign_attrs(units="K")
+    res_t = thermal_wind_residual((u_low, v_low), (u_up, v_up), temperature=t,
+                                  pressure=(850.0, 500.0))
+    np.testing.assert_allclose(float(res_t), float(res), rtol=1e-9)
+    # a shear that ignores the thickness (the upper wind replaced by the lower's, doubled)
+    bad = thermal_wind_residual((u_low, v_low), (2 * u_low, 2 * v_low), thickness=h)
+    assert float(bad) > 0.5
+    with pytest.raises(InvalidInputError, match="either thickness"):
+        thermal_wind_residual((u_low, v_low), (u_up, v_up))
+    with pytest.raises(InvalidInputError, match="pressure"):
+        thermal_wind_residual((u_low, v_low), (u_up, v_up), temperature=t)
+
 # --- kinetic energy spectra ----------------------------------------------------------------
 
 def power_law_wind(slope, n=256, frames=4, seed=0):

@@ -26,6 +26,7 @@ from .physics import (
     kinetic_energy_lsd,
     kinetic_energy_spectrum,
     spectral_slope,
+    thermal_wind_residual,
     verify_wind,
     vorticity,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "vorticity",
     "geostrophic_wind",
     "ageostrophic_ratio",
+    "thermal_wind_residual",
     "GeostrophyWarning",
     "kinetic_energy_spectrum",
     "spectral_slope",

@@ -7,7 +7,12 @@ sea water velocities). See ``docs/physics.md``.
 """
 
 from .energy import kinetic_energy_lsd, kinetic_energy_spectrum, spectral_slope
-from .geostrophy import GeostrophyWarning, ageostrophic_ratio, geostrophic_wind
+from .geostrophy import (
+    GeostrophyWarning,
+    ageostrophic_ratio,
+    geostrophic_wind,
+    thermal_wind_residual,
+)
 from .kinematics import divergence, vorticity
 from .verify_wind import verify_wind
 
@@ -16,6 +21,7 @@ __all__ = [
     "vorticity",
     "geostrophic_wind",
     "ageostrophic_ratio",
+    "thermal_wind_residual",
     "GeostrophyWarning",
     "kinetic_energy_spectrum",
     "spectral_slope",

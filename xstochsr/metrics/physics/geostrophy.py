@@ -20,7 +20,7 @@ from ._grid import (
     grid_of,
 )
 
-__all__ = ["geostrophic_wind", "ageostrophic_ratio", "GeostrophyWarning"]
+__all__ = ["geostrophic_wind", "ageostrophic_ratio", "thermal_wind_residual", "GeostrophyWarning"]
 
 #: Below this |latitude| (degrees) geostrophy is not computed (|f| too small).
 MIN_LATITUDE = 5.0
@@ -214,4 +214,97 @@ def ageostrophic_ratio(
     out = num / den if not dim else num.mean(dim, skipna=True) / den.mean(dim, skipna=True)
     out = out.rename("ageostrophic_ratio")
     out.attrs = {"long_name": "ageostrophic ratio |V - V_g| / |V|", "units": "1"}
+    return out
+
+
+#: Gas constant of dry air (J kg-1 K-1), for thickness from a layer-mean temperature.
+DRY_AIR_GAS_CONSTANT = 287.05
+
+
+def thermal_wind_residual(
+    lower: tuple[xr.DataArray, xr.DataArray],
+    upper: tuple[xr.DataArray, xr.DataArray],
+    *,
+    thickness: xr.DataArray | None = None,
+    temperature: xr.DataArray | None = None,
+    pressure: tuple[float, float] | None = None,
+    f0: float | None = None,
+    beta: float = 0.0,
+    min_latitude: float = MIN_LATITUDE,
+    dim=None,
+    y_dim: Hashable | None = None,
+    x_dim: Hashable | None = None,
+) -> xr.DataArray:
+    """Thermal-wind residual ``mean |dV - V_T| / mean |dV|`` between two levels (1).
+
+    ``dV = V_upper - V_lower`` is the wind shear; the thermal wind ``V_T`` is the
+    geostrophic wind of the layer's thickness ``h = z_upper - z_lower``
+    (:func:`geostrophic_wind` of ``h``). The thickness is given, or comes from the
+    layer-mean temperature by the hypsometric equation
+    ``h = (R_d / g0) T ln(p_lower / p_upper)``. 0 for a shear in thermal-wind balance.
+
+    Parameters
+    ----------
+    lower, upper : (xarray.DataArray, xarray.DataArray)
+        ``(u, v)`` at the lower and upper level (vector pairs on one grid).
+    thickness : xarray.DataArray, optional
+        Geopotential thickness of the layer (a length unit, or m2 s-2 for a geopotential
+        difference).
+    temperature : xarray.DataArray, optional
+        Layer-mean temperature (units convertible to K), with ``pressure``.
+    pressure : (float, float), optional
+        ``(p_lower, p_upper)`` in any one unit (only their ratio enters).
+    f0, beta, min_latitude, y_dim, x_dim
+        As in :func:`geostrophic_wind`.
+    dim
+        As in :func:`ageostrophic_ratio`.
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``thermal_wind_residual``, units ``1``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> c = {"units": "km"}
+    >>> y = xr.DataArray(np.arange(0.0, 500.0, 50.0), dims="y", attrs=c)
+    >>> x = xr.DataArray(np.arange(0.0, 500.0, 50.0), dims="x", attrs=c)
+    >>> h = (5000 - 1e-4 * 1e3 * y * xr.ones_like(x)).assign_coords(x=x, y=y)  # thickness
+    >>> h.attrs["units"] = "m"
+    >>> low = [xr.zeros_like(h).assign_attrs(units="m s-1") for _ in range(2)]
+    >>> up = [(low[0] + 9.80665).assign_attrs(units="m s-1"), low[1]]  # g/f * 1e-4, f = 1e-4
+    >>> float(thermal_wind_residual(low, up, thickness=h, f0=1e-4)) < 1e-12
+    True
+    """
+    if (thickness is None) == (temperature is None):
+        raise InvalidInputError(
+            "Give the layer either thickness= (geopotential height difference, m) or "
+            "temperature= (layer mean, K) with pressure=(p_lower, p_upper)."
+        )
+    if temperature is not None:
+        from ...units import to_units
+
+        if pressure is None or len(pressure) != 2 or not all(float(p) > 0 for p in pressure):
+            raise InvalidInputError(
+                "temperature= needs pressure=(p_lower, p_upper), two positive values in "
+                f"one unit, e.g. (850, 500) hPa; got {pressure!r}."
+            )
+        t = to_units(_check_da(temperature, "temperature"), "K",
+                     expected="a temperature (e.g. 'K')")
+        ratio = float(pressure[0]) / float(pressure[1])
+        thickness = t * (DRY_AIR_GAS_CONSTANT / STANDARD_GRAVITY * np.log(ratio))
+        thickness.attrs = {"units": "m"}
+    else:
+        thickness = _check_da(thickness, "thickness")
+        thickness = thickness.copy(deep=False)
+        thickness.attrs = {k: a for k, a in thickness.attrs.items() if k != "standard_name"}
+    (ul, vl), (uu, vu) = check_pair(*lower), check_pair(*upper)
+    ut, vt = geostrophic_wind(thickness.rename("thickness"), f0=f0, beta=beta,
+                              min_latitude=min_latitude, y_dim=y_dim, x_dim=x_dim)
+    shear_u = (uu - ul).assign_attrs(units="m s-1")
+    shear_v = (vu - vl).assign_attrs(units="m s-1")
+    out = ageostrophic_ratio(shear_u, shear_v, ut, vt, dim=dim, y_dim=y_dim, x_dim=x_dim)
+    out = out.rename("thermal_wind_residual")
+    out.attrs = {"long_name": "thermal-wind residual |dV - V_T| / |dV|", "units": "1"}
     return out
