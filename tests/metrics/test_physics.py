@@ -369,6 +369,9 @@ def test_verify_on_wind_datasets_adds_physics():
     assert perfect.vorticity_rmse.attrs["units"] == "s-1"
     assert perfect.vorticity_lsd.attrs["units"] == "dB"
     assert perfect.attrs["wind_components"] == "ua va"
+    # the DataArray verify's settings reach the components' scores
+    few = verify(ens, obs, y_dim="lat", x_dim="lon", thresholds=[1.0], scales=[1])
+    assert few.sizes["ua_threshold"] == 1 and few.sizes["va_scale"] == 1
     noisy = verify_wind(*wind_case(noise=2.0), components=False)
     assert "ua_crps" not in noisy
     assert float(noisy.vorticity_rmse) > 1e-6

@@ -79,7 +79,8 @@ def verify(
 
     Two Datasets holding a wind pair (CF standard_names, e.g. eastward/northward wind)
     are verified by :func:`xstochsr.metrics.verify_wind`: each component's scores plus
-    divergence, vorticity, kinetic-energy spectra and geostrophic balance.
+    divergence, vorticity, kinetic-energy spectra and geostrophic balance (the other
+    arguments apply to each component's scores).
 
     Parameters
     ----------
@@ -169,7 +170,12 @@ def verify(
     if isinstance(ens, xr.Dataset) and isinstance(obs, xr.Dataset):  # a wind pair
         from .physics import verify_wind
 
-        return verify_wind(ens, obs, member_dim=member_dim, dim=dim, y_dim=y_dim, x_dim=x_dim)
+        return verify_wind(
+            ens, obs, member_dim=member_dim, dim=dim, y_dim=y_dim, x_dim=x_dim,
+            thresholds=thresholds, scales=scales, pool_sizes=pool_sizes, quantiles=quantiles,
+            seed=seed, wet_threshold=wet_threshold, factor=factor, lags=lags,
+            change_quantiles=change_quantiles, time_dim=time_dim,
+        )
     from ..validation import check_verify_inputs  # the one entry check of every input
 
     check_verify_inputs(ens, obs, member_dim)
