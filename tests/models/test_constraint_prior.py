@@ -87,3 +87,41 @@ def test_prior_needs_the_multiplicative_layer():
         from_preset("cpu", constraint_prior="bilinear")
     cfg = from_preset("cpu", constraint="multiplicative", constraint_prior="bilinear")
     assert cfg.generator_config().constraint_prior == "bilinear"
+
+
+def test_dry_threshold_makes_dry_pixels_inside_wet_blocks_and_keeps_means():
+    from xstochsr.models.constraints import dry_out
+
+    f = 4
+    coarse = torch.tensor([[[[2.0, 0.005], [0.0, 5.0]]]])  # 0.005 * 16 < 0.1: no cell can reach it
+    z = torch.randn((1, 1, 2 * f, 2 * f), generator=torch.Generator().manual_seed(3)) * 3
+    z.requires_grad_(True)
+    plain = multiplicative(z, coarse, f)
+    y = multiplicative(z, coarse, f, dry=0.1)
+    torch.testing.assert_close(block_mean(y, f), coarse, rtol=1e-5, atol=1e-6)
+    assert int((plain > 0).sum()) == 3 * f * f  # softmax: every cell of a wet block is wet
+    wet_blocks = y.reshape(2, f, 2, f).permute(0, 2, 1, 3)[[0, 1], [0, 1]]
+    assert ((wet_blocks == 0).sum() > 0) and ((wet_blocks[wet_blocks > 0]) >= 0.1).all()
+    drizzle = y[0, 0, :f, f:]  # every cell below 0.1: left as it was, never emptied
+    torch.testing.assert_close(drizzle, plain[0, 0, :f, f:])
+    y.sum().backward()
+    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+    # one row per block, as the layer calls it
+    rows = dry_out(torch.tensor([[0.05, 0.5, 1.45], [0.01, 0.02, 0.03]]), 0.1)
+    torch.testing.assert_close(rows, torch.tensor([[0.0, 0.5 * 2 / 1.95, 1.45 * 2 / 1.95],
+                                                   [0.01, 0.02, 0.03]]))
+
+
+def test_dry_threshold_in_config_card_and_training_settings():
+    cfg = GeneratorConfig.small(factor=4, constraint="multiplicative",
+                                output_activation="none", constraint_dry=0.1)
+    assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
+    assert "constraint_dry" not in GeneratorConfig.small(factor=4).to_dict()
+    with pytest.raises(ModelCardError, match="constraint_dry"):
+        GeneratorConfig.small(factor=4, constraint="additive", constraint_dry=0.1)
+    with pytest.raises(ModelCardError, match="constraint_dry"):
+        GeneratorConfig.small(factor=4, constraint="multiplicative", constraint_dry=-1.0)
+    with pytest.raises(InvalidInputError, match="constraint_dry"):
+        from_preset("cpu", constraint_dry=0.1)
+    t = from_preset("cpu", constraint="multiplicative", constraint_dry=0.1)
+    assert t.generator_config().constraint_dry == 0.1

@@ -13,7 +13,11 @@ coarse scale and learns only how to distribute each coarse value inside its bloc
     of the coarse field refined towards its block means (:func:`log_prior`): ``z = 0``
     gives that smooth field rescaled to the block means, so the network learns structure
     *on top of* a field without block edges instead of having to learn that edges
-    between blocks of different value must be smooth.
+    between blocks of different value must be smooth. With ``dry=t`` (physical units, e.g.
+    0.1 mm h-1), cells below ``t`` are set to exactly zero and the block's other cells
+    rescaled to keep its mean (blocks whose every cell is below ``t`` are left as they
+    are): a softmax is positive everywhere, so without it no pixel inside a wet block is
+    ever dry, and a truth with dry pixels there lies below every member.
 ``"additive"`` (for signed fields: temperature, winds)
     ``y = u - mean_block(u) + x`` with ``u`` the network output in physical units.
 
@@ -27,7 +31,7 @@ import torch
 from torch.nn import functional as F
 
 __all__ = ["CONSTRAINTS", "PRIORS", "block_mean", "multiplicative", "additive",
-           "apply_constraint", "log_prior"]
+           "apply_constraint", "log_prior", "dry_out"]
 
 #: Constraint kinds a generator may carry (``GeneratorConfig.constraint``).
 CONSTRAINTS = ("multiplicative", "additive")
@@ -80,7 +84,7 @@ def log_prior(coarse: torch.Tensor, factor: int,
 
 
 def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
-                   prior: str | None = None) -> torch.Tensor:
+                   prior: str | None = None, dry: float | None = None) -> torch.Tensor:
     """Softmax constraint layer: ``coarse * f^2 * softmax`` of ``z`` within each block.
 
     Parameters
@@ -92,6 +96,8 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     factor : int
     prior : {"bilinear"} or None
         Add :func:`log_prior` to the logits (see the module docstring).
+    dry : float, optional
+        Dry threshold in the units of ``coarse``: see :func:`dry_out`.
 
     Returns
     -------
@@ -108,7 +114,25 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     flat = b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, f * f)
     weights = torch.softmax(flat, dim=-1) * (f * f)
     y = weights * coarse.float().reshape(n, c, h, w, 1)
+    if dry is not None:
+        y = dry_out(y, float(dry))
     return _unblocks(y.reshape(n, c, h, w, f, f).permute(0, 1, 2, 4, 3, 5))
+
+
+def dry_out(y: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Zero the cells of each block below ``threshold``; rescale the rest to keep its sum.
+
+    ``y`` is ``(..., f*f)``, one block per row, non-negative. A block whose every cell is
+    below ``threshold`` is returned unchanged (its mean is kept; drizzle stays drizzle).
+    The mask carries no gradient; the kept cells do, through the rescaling.
+    """
+    keep = y >= threshold
+    total = y.sum(dim=-1, keepdim=True)
+    kept = (y * keep).sum(dim=-1, keepdim=True)
+    some = kept > 0
+    scale = torch.where(some, total / torch.where(some, kept, torch.ones_like(kept)),
+                        torch.ones_like(kept))
+    return torch.where(some, y * keep * scale, y)
 
 
 def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor:
@@ -132,15 +156,16 @@ def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor
 
 
 def apply_constraint(kind: str, z: torch.Tensor, coarse: torch.Tensor, factor: int,
-                     to_physical=None, prior: str | None = None) -> torch.Tensor:
+                     to_physical=None, prior: str | None = None,
+                     dry: float | None = None) -> torch.Tensor:
     """Apply constraint ``kind`` to raw output ``z``; see :data:`CONSTRAINTS`.
 
     ``to_physical`` maps ``z`` to physical units before the additive layer (the
     inverse of the model's transform); the multiplicative layer uses ``z`` as logits,
-    plus the ``prior`` (multiplicative only).
+    plus the ``prior`` and the ``dry`` threshold (multiplicative only).
     """
     if kind == "multiplicative":
-        return multiplicative(z, coarse, factor, prior)
+        return multiplicative(z, coarse, factor, prior, dry)
     if kind == "additive":
         return additive(z if to_physical is None else to_physical(z), coarse, factor)
     raise ValueError(f"Unknown constraint {kind!r}; use one of {CONSTRAINTS} or None.")

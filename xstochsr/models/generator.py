@@ -79,6 +79,12 @@ class GeneratorConfig:
         still arrive on the *coarse* grid, as extra channels of the per-frame noise
         (see :attr:`noise_channels_total`), so each fine noise pixel belongs to one
         coarse cell. Needs ``noise_channels > 0``.
+    constraint_dry : float or None
+        With the multiplicative constraint: cells below this value (the card's units,
+        e.g. 0.1 mm h-1) come out exactly dry and their block's other cells are rescaled
+        to keep its mean (:func:`xstochsr.models.constraints.dry_out`). A softmax is
+        positive everywhere, so without it no pixel of a wet block is ever dry. None
+        (default, and every card written before this setting existed): no threshold.
     constraint_prior : {"bilinear"} or None
         With the multiplicative constraint: logits start from the log of the bilinear
         interpolation of the coarse field (:func:`xstochsr.models.constraints.log_prior`),
@@ -107,6 +113,7 @@ class GeneratorConfig:
     constraint: str | None = None
     fine_noise: int = 0
     constraint_prior: str | None = None
+    constraint_dry: float | None = None
     static_channels: int = 0
 
     def __post_init__(self) -> None:
@@ -135,6 +142,15 @@ class GeneratorConfig:
             raise ModelCardError(
                 f"constraint must be one of {CONSTRAINTS} or None, not {self.constraint!r}."
             )
+        if self.constraint_dry is not None:
+            d = self.constraint_dry
+            if (isinstance(d, bool) or not isinstance(d, numbers.Real) or not math.isfinite(d)
+                    or d < 0 or self.constraint != "multiplicative"):
+                raise ModelCardError(
+                    f"constraint_dry must be a finite number >= 0 with "
+                    f"constraint='multiplicative', or None; got {d!r} with "
+                    f"constraint={self.constraint!r}.")
+            self.constraint_dry = float(d)
         if self.constraint_prior is not None and (
                 self.constraint_prior not in PRIORS or self.constraint != "multiplicative"):
             raise ModelCardError(
@@ -210,6 +226,8 @@ class GeneratorConfig:
             del d["fine_noise"]
         if d["constraint_prior"] is None:
             del d["constraint_prior"]
+        if d["constraint_dry"] is None:
+            del d["constraint_dry"]
         return d
 
     @classmethod
@@ -485,7 +503,8 @@ class Generator(nn.Module):
 
         cz = coarse.reshape(n, -1, *coarse.shape[-2:])
         return apply_constraint(kind, z, cz, self.config.factor, to_physical=to_phys,
-                                prior=self.config.constraint_prior)
+                                prior=self.config.constraint_prior,
+                                dry=self.config.constraint_dry)
 
 
 class NoiseInjection(nn.Module):

@@ -69,6 +69,10 @@ class TrainConfig:
         Hard conservation output layer of the generator (Harder et al. 2023): block
         means equal the coarse input exactly in physical units; multiplicative for
         precipitation (non-negative, dry stays dry), additive for signed fields.
+    constraint_dry : float or None
+        With ``constraint="multiplicative"``: cells below this value (physical units of
+        the data, e.g. 0.1 for mm h-1) come out exactly dry, their block's other cells
+        rescaled to keep its mean (``GeneratorConfig.constraint_dry``).
     constraint_prior : {"bilinear"} or None
         With ``constraint="multiplicative"``: start the layer's logits from the log of
         the bilinear interpolation of the coarse field, so the untrained network gives a
@@ -186,6 +190,7 @@ class TrainConfig:
     crps_space: str = "physical"
     constraint: str | None = None
     constraint_prior: str | None = None
+    constraint_dry: float | None = None
     init: str | None = None
     gp_weight: float = 10.0
     critic_steps: int = 5
@@ -261,6 +266,12 @@ class TrainConfig:
         if self.sgd_steps < 0:
             raise InvalidInputError("sgd_steps must be >= 0.")
         _check_fine_noise(self.gen_fine_noise)
+        if self.constraint_dry is not None and (
+                self.constraint != "multiplicative" or not float(self.constraint_dry) >= 0):
+            raise InvalidInputError(
+                f"constraint_dry must be a number >= 0 together with "
+                f"constraint='multiplicative', or None; got {self.constraint_dry!r} with "
+                f"constraint={self.constraint!r}.")
         if self.constraint_prior not in (None, "bilinear") or (
                 self.constraint_prior and self.constraint != "multiplicative"):
             raise InvalidInputError(
@@ -337,6 +348,7 @@ class TrainConfig:
             output_activation=output_activation,
             constraint=self.constraint,
             constraint_prior=self.constraint_prior,
+            constraint_dry=self.constraint_dry,
             fine_noise=0 if "mse" in self.objective_terms else self.gen_fine_noise,
         )
 
