@@ -30,6 +30,7 @@ from . import accumulation as _accumulation
 from . import grid as _grid
 from . import longitude as _longitude
 from . import parallel as _parallel
+from . import resume as _resume
 from . import static as _static
 from . import tiling as _tiling
 from . import training_range as _training_range
@@ -62,6 +63,7 @@ class _Plan:
     name: str | None = None  # the field's name, for messages
     tiles: Any = None  # tiling.TilePlan when the domain is run in tiles
     threads: int | None = None  # torch threads per chunk (parallel.torch_threads)
+    checkpoint: Any = None  # resume.Checkpoint while streaming.to_zarr builds the graph
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,18 @@ def _fill_nan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
                state: Any) -> tuple[np.ndarray, Any]:
     """Run one (members, sequences, time) chunk in user units: (B,T,H,W) -> (M,B,T,fH,fW)."""
+    cp, t1 = plan.checkpoint, t0 + x.shape[1]
+    if cp is not None:  # a resumed stream: chunks already written give their saved state
+        f = plan.factor
+        hit = cp.skip(members, b0, t0, t1, (len(members), *x.shape[:2], x.shape[2] * f,
+                                            x.shape[3] * f), plan.device)
+        if hit is not None:
+            return hit
     with _parallel.torch_threads(plan.threads):  # same count in process and on workers
-        return _run_chunk_body(plan, x, members, t0, b0, state)
+        y, state = _run_chunk_body(plan, x, members, t0, b0, state)
+    if cp is not None:
+        cp.save(members, b0, t1, state)
+    return y, state
 
 
 def _run_chunk_body(plan, x, members, t0, b0, state):
@@ -455,7 +467,8 @@ def _plan(req: _Request, conserve: bool | None, regrid_input: bool) -> tuple[_Pl
     bsize = req.batch_size or _auto_batch(model_obj, ny, nx, factor)
     tiles, bsize = _tiling.plan(model_obj, (ny, nx), batch=bsize,
                                 memory_limit=req.memory_limit, tile=req.tile)
-    plan = replace(plan, tiles=tiles, threads=_parallel.configured_threads())
+    plan = replace(plan, tiles=tiles, threads=_parallel.configured_threads(),
+                   checkpoint=_resume.current())
     jobs = _jobs(req.member_ids, nseq, bsize)
     layout = _Layout(da, axes, other, data, lazy, jobs, segments, tchunk, (ny, nx),
                      len(req.member_ids))
