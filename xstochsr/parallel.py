@@ -34,7 +34,7 @@ CONFIG_KEY = "xstochsr.torch-threads"
 
 
 def configured_threads() -> int | None:
-    """The torch threads per task set in ``dask.config`` (``"xstochsr.torch-threads"``).
+    """Return the torch threads per task set in ``dask.config`` (``"xstochsr.torch-threads"``).
 
     Returns
     -------

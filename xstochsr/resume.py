@@ -68,7 +68,7 @@ class Checkpoint:
         os.replace(tmp, path)
 
     def skip(self, members, b0: int, t0: int, t1: int, shape: tuple, device: str):
-        """``(placeholder, state)`` for a written chunk with a saved state, else None.
+        """Return ``(placeholder, state)`` for a written chunk with a saved state, else None.
 
         Parameters
         ----------
@@ -91,7 +91,7 @@ class Checkpoint:
 
 
 def current() -> Checkpoint | None:
-    """The checkpoint active in this context (None outside :func:`active`)."""
+    """Return the checkpoint active in this context (None outside :func:`active`)."""
     return _CURRENT.get()
 
 

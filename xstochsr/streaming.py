@@ -51,7 +51,7 @@ def _zarr():
 
 
 def store_record(store: str | Path) -> dict[str, Any] | None:
-    """The xstochsr record of an existing store: status, done regions, settings.
+    """Read the xstochsr record of an existing store: status, done regions, settings.
 
     Returns
     -------
@@ -84,7 +84,7 @@ def store_record(store: str | Path) -> dict[str, Any] | None:
 
 
 def _describe(value: Any) -> Any:
-    """A JSON-able description of one ``downscale`` argument (objects by name and size)."""
+    """Describe one ``downscale`` argument as JSON (objects by name and size)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (np.integer, np.floating)):
