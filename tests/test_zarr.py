@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -78,7 +79,8 @@ def test_stream_writes_each_chunk_once(tmp_path, field, model, reference):
 def test_interrupted_stream_resumes_only_missing_regions(tmp_path, field, model, reference):
     path = tmp_path / "ens.zarr"
     Calls(model, fail_at=4)  # chunk order: region by region, two member blocks each
-    with pytest.raises(RuntimeError, match="on purpose"):
+    # synchronous: no task of the failed run still writing in another thread afterwards
+    with pytest.raises(RuntimeError, match="on purpose"), dask.config.set(scheduler="sync"):
         streaming.downscale_to_zarr(field, path, model=model, **KW)
     record = streaming.store_record(path)
     assert record["status"] == "incomplete" and record["done"] == [(0, 2)]
@@ -120,7 +122,7 @@ def test_stale_states_of_a_deleted_store_are_not_reused(tmp_path, field, model, 
 
     path = tmp_path / "ens.zarr"
     Calls(model, fail_at=4)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError), dask.config.set(scheduler="sync"):
         streaming.downscale_to_zarr(field, path, model=model, **KW)
     shutil.rmtree(path)  # the user deletes the store but not the states beside it
     model.run = model.run.run
@@ -146,7 +148,7 @@ def test_cli_streams_resumes_and_refuses(tmp_path, field, monkeypatch, capsys, r
         return run(self, *a, **kw)
 
     monkeypatch.setattr(GANModel, "run", failing)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError), dask.config.set(scheduler="sync"):
         main(args)
     assert streaming.store_record(out)["done"] == [(0, 2)]
     monkeypatch.setattr(GANModel, "run", run)
