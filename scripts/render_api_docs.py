@@ -32,6 +32,10 @@ SECTIONS = [
     ("Grids: `xstochsr.grid`", "xstochsr.grid", ["find_axes", "coarsen_field", "match_grid"]),
     ("Tiled inference: `xstochsr.tiling`", "xstochsr.tiling",
      ["tile_borders", "receptive_field", "working_set"]),
+    ("Streaming to zarr: `xstochsr.streaming`", "xstochsr.streaming",
+     ["downscale_to_zarr", "store_record"]),
+    ("Torch threads in dask tasks: `xstochsr.parallel`", "xstochsr.parallel",
+     ["torch_threads", "configured_threads"]),
 ]
 
 

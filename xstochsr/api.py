@@ -29,6 +29,8 @@ import xarray as xr
 from . import accumulation as _accumulation
 from . import grid as _grid
 from . import longitude as _longitude
+from . import parallel as _parallel
+from . import resume as _resume
 from . import static as _static
 from . import tiling as _tiling
 from . import training_range as _training_range
@@ -60,6 +62,8 @@ class _Plan:
     nonnegative: bool = False  # refuse negative input (precipitation, speeds)
     name: str | None = None  # the field's name, for messages
     tiles: Any = None  # tiling.TilePlan when the domain is run in tiles
+    threads: int | None = None  # torch threads per chunk (parallel.torch_threads)
+    checkpoint: Any = None  # resume.Checkpoint while streaming.to_zarr builds the graph
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,21 @@ def _fill_nan(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
                state: Any) -> tuple[np.ndarray, Any]:
     """Run one (members, sequences, time) chunk in user units: (B,T,H,W) -> (M,B,T,fH,fW)."""
+    cp, t1 = plan.checkpoint, t0 + x.shape[1]
+    if cp is not None:  # a resumed stream: chunks already written give their saved state
+        f = plan.factor
+        hit = cp.skip(members, b0, t0, t1, (len(members), *x.shape[:2], x.shape[2] * f,
+                                            x.shape[3] * f), plan.device)
+        if hit is not None:
+            return hit
+    with _parallel.torch_threads(plan.threads):  # same count in process and on workers
+        y, state = _run_chunk_body(plan, x, members, t0, b0, state)
+    if cp is not None:
+        cp.save(members, b0, t1, state)
+    return y, state
+
+
+def _run_chunk_body(plan, x, members, t0, b0, state):
     x = np.asarray(x, dtype=np.float32)
     if plan.model_units and plan.src_units:
         x = _units.convert(x, plan.src_units, plan.model_units).astype(np.float32, copy=False)
@@ -448,7 +467,8 @@ def _plan(req: _Request, conserve: bool | None, regrid_input: bool) -> tuple[_Pl
     bsize = req.batch_size or _auto_batch(model_obj, ny, nx, factor)
     tiles, bsize = _tiling.plan(model_obj, (ny, nx), batch=bsize,
                                 memory_limit=req.memory_limit, tile=req.tile)
-    plan = replace(plan, tiles=tiles)
+    plan = replace(plan, tiles=tiles, threads=_parallel.configured_threads(),
+                   checkpoint=_resume.current())
     jobs = _jobs(req.member_ids, nseq, bsize)
     layout = _Layout(da, axes, other, data, lazy, jobs, segments, tchunk, (ny, nx),
                      len(req.member_ids))
@@ -550,12 +570,15 @@ def _eager(plan, data, jobs, segments, tchunk, shape, show) -> np.ndarray:
 
 def _lazy(plan, data, jobs, segments, tchunk, shape):
     """Build the ensemble as a dask array: one delayed task per chunk, state chained."""
+    import uuid
+
     import dask
     import dask.array as dsa
 
     ny, nx = shape
     f = plan.factor
     run = dask.delayed(_run_chunk, nout=2, pure=False)
+    plan = dask.delayed(plan, name=f"xstochsr-plan-{uuid.uuid4().hex}")  # one copy, not one a task
     groups: dict[tuple, list] = {}
     for mids, b0, b1 in jobs:
         pieces, state = [], None

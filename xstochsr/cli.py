@@ -41,7 +41,9 @@ def _add_downscale(sub) -> None:
                        "write the ensemble (CF bounds, grid_mapping, the input's global "
                        "attributes plus history, zlib-compressed) to another netCDF file.")
     p.add_argument("input", help="netCDF file holding the coarse field")
-    p.add_argument("output", help="netCDF file to write the ensemble to")
+    p.add_argument("output", help="netCDF file to write the ensemble to; a path ending in "
+                   ".zarr is a zarr store written one time chunk at a time, resumable "
+                   "(rerun the same command after an interruption)")
     p.add_argument("--var", default=None, help="variable (default: the only data variable)")
     p.add_argument("--factor", type=int, default=None,
                    help="refinement factor (default: the model's, else 8)")
@@ -77,6 +79,8 @@ def _add_downscale(sub) -> None:
                    help="netCDF file of the static fine fields (surface altitude...) a model "
                         "trained with them needs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing .zarr output instead of resuming it")
     p.set_defaults(func=_run_downscale)
 
 
@@ -122,13 +126,15 @@ def _run_downscale(args) -> int:
     if args.target_grid:
         with _open(args.target_grid, "target grid") as tds:
             target = tds.load()
-    with _open(args.input) as ds:
-        da = _pick(ds, args.var, args.input).load()
-        global_attrs = dict(ds.attrs)
     static = None
     if args.static:
         with _open(args.static, "static field") as sds:
             static = sds.load()
+    if args.output.rstrip("/").endswith(".zarr"):
+        return _downscale_to_zarr(args, target, static)
+    with _open(args.input) as ds:
+        da = _pick(ds, args.var, args.input).load()
+        global_attrs = dict(ds.attrs)
     ens = downscale(da, factor=args.factor, members=args.members, model=args.model,
                     seed=args.seed, device=args.device, time_chunk=args.time_chunk,
                     batch_size=args.batch_size, target_grid=target,
@@ -139,6 +145,25 @@ def _run_downscale(args) -> int:
     out = to_cf_dataset(ens, attrs=global_attrs)
     write_netcdf(out, args.output, encoding=netcdf_encoding(out))
     print(f"wrote {args.output}: {dict(ens.sizes)} ({ens.attrs['history'].splitlines()[-1]})")
+    return 0
+
+
+def _downscale_to_zarr(args, target, static) -> int:
+    """``xstochsr downscale in.nc out.zarr``: region by region, resumable."""
+    from .streaming import downscale_to_zarr, store_record
+
+    with _open(args.input) as ds:
+        da = _pick(ds, args.var, args.input)  # read chunk by chunk while writing
+        downscale_to_zarr(da, args.output, overwrite=args.overwrite,
+                          progress=_progress(args), attrs=dict(ds.attrs), factor=args.factor,
+                          members=args.members, model=args.model, seed=args.seed,
+                          device=args.device, time_chunk=args.time_chunk,
+                          batch_size=args.batch_size, target_grid=target,
+                          regrid_method=args.regrid_method, regrid_input=args.regrid_input,
+                          conserve=False if args.no_conserve else None,
+                          memory_limit=args.memory_limit, tile=args.tile, static=static)
+    done = store_record(args.output)
+    print(f"wrote {args.output}: {done['status']}, {len(done['done'])} region(s)")
     return 0
 
 
@@ -269,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 #: Python keyword arguments named in error messages -> the command-line flags.
 _FLAGS = ("model", "factor", "members", "seed", "device", "time_chunk", "batch_size",
           "target_grid", "regrid_input", "regrid_method", "conserve", "var", "memory_limit",
-          "tile")
+          "tile", "overwrite")
 
 
 def as_cli_message(err: Exception) -> str:

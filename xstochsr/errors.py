@@ -171,3 +171,10 @@ class TilingError(InvalidInputError):
 
 class StaticFieldError(InvalidInputError):
     """A static predictor (orography...) is missing, off the domain, or holds NaN."""
+
+
+# --- streaming to zarr ------------------------------------------------------------------
+
+
+class StoreMismatchError(OutputError):
+    """A zarr store exists with another layout or other settings than the run resuming it."""
