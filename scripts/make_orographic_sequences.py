@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
@@ -88,6 +87,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+from xstochsr.datasets import file_hash  # noqa: E402  (the registry's own sha256 of a file)
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "splits" / "orographic.json"
@@ -175,14 +176,6 @@ def fetch_etopo(dest: Path = ETOPO_CACHE) -> Path:
         os.replace(part, dest)
     print(f"ETOPO5 from {deb.name} -> {dest}", flush=True)
     return dest
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_etopo(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -887,7 +880,7 @@ def build_manifest(etopo_path: Path, seed: int = 20261130) -> dict:
         "terrain": {
             "package": "ferret-datasets 7.6.0-5 (Debian bookworm)",
             "member": ETOPO_MEMBER, "variable": "ROSE",
-            "sha256": sha256(etopo_path),
+            "sha256": file_hash(etopo_path),
             "what": "ETOPO5, 5 arc-minute global relief (m), NOAA NGDC 1988",
             "licence": "NOAA NGDC, US-government work, public domain (Debian package under "
             "the Ferret License Agreement, NOAA PMEL)",
@@ -959,7 +952,7 @@ def main(argv=None) -> int:
         print(f"wrote {MANIFEST}", flush=True)
         return 0
     manifest = load_manifest()
-    digest = sha256(etopo_path)
+    digest = file_hash(etopo_path)
     if digest != manifest["terrain"]["sha256"]:
         raise SystemExit(f"{etopo_path} has sha256 {digest}, the manifest expects "
                          f"{manifest['terrain']['sha256']} (ferret-datasets 7.6.0-5's "
