@@ -117,6 +117,15 @@ def _progress(args) -> bool | None:
     return False if args.no_progress else None
 
 
+def _downscale_kwargs(args, target, static) -> dict:
+    """Collect the ``downscale`` settings of the command line (one list for every format)."""
+    return dict(factor=args.factor, members=args.members, model=args.model, seed=args.seed,
+                device=args.device, time_chunk=args.time_chunk, batch_size=args.batch_size,
+                target_grid=target, regrid_method=args.regrid_method,
+                regrid_input=args.regrid_input, conserve=False if args.no_conserve else None,
+                memory_limit=args.memory_limit, tile=args.tile, static=static)
+
+
 def _run_downscale(args) -> int:
     from .api import downscale
     from .cf_output import netcdf_encoding, to_cf_dataset
@@ -135,13 +144,7 @@ def _run_downscale(args) -> int:
     with _open(args.input) as ds:
         da = _pick(ds, args.var, args.input).load()
         global_attrs = dict(ds.attrs)
-    ens = downscale(da, factor=args.factor, members=args.members, model=args.model,
-                    seed=args.seed, device=args.device, time_chunk=args.time_chunk,
-                    batch_size=args.batch_size, target_grid=target,
-                    regrid_method=args.regrid_method, regrid_input=args.regrid_input,
-                    conserve=False if args.no_conserve else None,
-                    progress=_progress(args), memory_limit=args.memory_limit, tile=args.tile,
-                    static=static)
+    ens = downscale(da, progress=_progress(args), **_downscale_kwargs(args, target, static))
     out = to_cf_dataset(ens, attrs=global_attrs)
     write_netcdf(out, args.output, encoding=netcdf_encoding(out))
     print(f"wrote {args.output}: {dict(ens.sizes)} ({ens.attrs['history'].splitlines()[-1]})")
@@ -155,13 +158,8 @@ def _downscale_to_zarr(args, target, static) -> int:
     with _open(args.input) as ds:
         da = _pick(ds, args.var, args.input)  # read chunk by chunk while writing
         downscale_to_zarr(da, args.output, overwrite=args.overwrite,
-                          progress=_progress(args), attrs=dict(ds.attrs), factor=args.factor,
-                          members=args.members, model=args.model, seed=args.seed,
-                          device=args.device, time_chunk=args.time_chunk,
-                          batch_size=args.batch_size, target_grid=target,
-                          regrid_method=args.regrid_method, regrid_input=args.regrid_input,
-                          conserve=False if args.no_conserve else None,
-                          memory_limit=args.memory_limit, tile=args.tile, static=static)
+                          progress=_progress(args), attrs=dict(ds.attrs),
+                          **_downscale_kwargs(args, target, static))
     done = store_record(args.output)
     print(f"wrote {args.output}: {done['status']}, {len(done['done'])} region(s)")
     return 0
