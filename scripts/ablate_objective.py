@@ -67,6 +67,19 @@ VARIANTS = {
     "wgan+crps-c-fine-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
                                       constraint="multiplicative", term_balance="adaptive",
                                       gen_fine_noise=1),
+    # the dry threshold (the lever that mattered at 600 CPU s) with each of the others
+    "crps-c-dry-fine": dict(objective="crps", constraint="multiplicative",
+                            constraint_dry=0.1, gen_fine_noise=1),
+    "crps-c-dry-prior": dict(objective="crps", constraint="multiplicative",
+                             constraint_dry=0.1, constraint_prior="bilinear"),
+    "wgan+crps-c-dry": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
+                            constraint="multiplicative", constraint_dry=0.1),
+    "wgan+crps-c-dry-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
+                                     constraint="multiplicative", constraint_dry=0.1,
+                                     term_balance="adaptive"),
+    "wgan+crps-c-dry-fine-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
+                                          constraint="multiplicative", constraint_dry=0.1,
+                                          term_balance="adaptive", gen_fine_noise=1),
 }
 HELD_OUT = 112
 
@@ -77,7 +90,8 @@ def _latest(ckpt_dir: Path) -> Path | None:
 
 def train(name: str, data: Path, budget: float, seed: int, out: Path,
           train_sequences: int = 112, settings: dict | None = None,
-          checkpoint_cpu: float = 600.0) -> dict:
+          checkpoint_cpu: float = 600.0, device: str = "cpu",
+          max_steps: int | None = None, max_wall: float | None = None) -> dict:
     """Train variant ``name`` until it has used ``budget`` CPU seconds in all; save it.
 
     Resumable across sessions: the CPU seconds spent so far are kept in
@@ -85,7 +99,10 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     seconds and at the end), so ``run`` with a larger budget continues the same run
     (bit-identical to an uninterrupted one on CPU). ``train_sequences``: the first that
     many sequences train; ``settings``: TrainConfig overrides shared by every variant
-    (on top of the cpu preset). Returns the record.
+    (on top of the cpu preset). On a GPU (``device="cuda"``) CPU seconds measure nothing
+    useful: there the run stops at ``max_steps`` steps or ``max_wall`` wall seconds in
+    all, whichever comes first (either alone is fine; ``budget`` is then ignored).
+    Returns the record.
     """
     import torch
     import xarray as xr
@@ -106,7 +123,11 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
         raise SystemExit(f"{name}: {run_dir} was trained with other settings "
                          f"({state['settings']}); use another --out.")
     tr = Trainer(ds, "rain_rate", 8, preset="cpu", steps=10**7, seed=seed, resume=resume,
-                 checkpoint_dir=ckpt_dir, overrides=kw)
+                 checkpoint_dir=ckpt_dir, overrides=kw, device=device)
+    if max_steps is not None or max_wall is not None:
+        budget = float("inf")
+    max_steps = 10**9 if max_steps is None else max_steps
+    max_wall = float("inf") if max_wall is None else max_wall
     tr._t_start = time.perf_counter()  # save_checkpoint reads it (run() sets it otherwise)
     c0, w0 = time.process_time(), time.perf_counter()
     last_ckpt = c0
@@ -117,18 +138,23 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
         state.update(variant=name, settings=kw, steps=tr.step, seed=seed,
                      cpu_seconds=round(spent + time.process_time() - c0, 1),
                      wall_seconds=round(wall_before + time.perf_counter() - w0, 1),
-                     train_sequences=int(ds.sizes["sequence"]))
+                     train_sequences=int(ds.sizes["sequence"]), device=str(tr.device),
+                     **({"device_name": torch.cuda.get_device_name(tr.device)}
+                        if tr.device.type == "cuda" else {}))
         tmp = state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(state_file)
 
     print(f"{name}: {'resumed at step ' + str(tr.step) if resume else 'new run'}, "
-          f"{spent:.0f} CPU s spent, training to {budget:.0f}", flush=True)
-    while spent + time.process_time() - c0 < budget:
+          f"{spent:.0f} CPU s spent, training to {budget:.0f} CPU s, step {max_steps} "
+          f"or {max_wall:.0f} wall s on {tr.device}", flush=True)
+    while (spent + time.process_time() - c0 < budget and tr.step < max_steps
+           and wall_before + time.perf_counter() - w0 < max_wall):
         logs = tr.train_step()
         losses.append(logs["loss_generator"])
-        if tr.step % 10 == 0:
+        if tr.step % (10 if tr.device.type == "cpu" else 200) == 0:
             print(f"{name}: step {tr.step}, cpu {spent + time.process_time() - c0:.0f} s, "
+                  f"wall {wall_before + time.perf_counter() - w0:.0f} s, "
                   f"loss_generator {np.mean(losses[-20:]):.4g}", flush=True)
         if time.process_time() - last_ckpt > checkpoint_cpu:
             save_state()
@@ -139,7 +165,8 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     model.card.name = f"ablation-{name}"
     model.save(run_dir / "model")
     return {k: state[k] for k in ("variant", "settings", "train_sequences", "steps",
-                                  "cpu_seconds", "wall_seconds", "seed")}
+                                  "cpu_seconds", "wall_seconds", "seed", "device",
+                                  "device_name") if k in state}
 
 
 def _cases(data: Path, held_out: int, sequences: int, frames: int):
@@ -259,7 +286,10 @@ def run_all(args) -> int:
               *[x for kv in args.overrides for x in ("--set", kv)],
               "--seed", str(args.seed), "--frames", str(args.frames), "--sequences",
               str(args.sequences), "--members", str(args.members), "--held-out",
-              str(args.held_out)]
+              str(args.held_out), "--device", args.device,
+              *(["--steps", str(args.steps)] if args.steps is not None else []),
+              *(["--wall", str(args.wall)] if args.wall is not None else []),
+              *(["--no-eval"] if args.no_eval else [])]
     while pending or running:
         while pending and len(running) < args.parallel:
             name = pending.pop(0)
@@ -288,13 +318,16 @@ def _write_result(run_dir: Path, rec: dict) -> None:
     (run_dir / "result.json").write_text(text)
     if "cpu_seconds" in rec:
         (run_dir / "results").mkdir(exist_ok=True)
-        (run_dir / "results" / f"cpu-{round(rec['cpu_seconds']):06d}.json").write_text(text)
+        key = (f"cpu-{round(rec['cpu_seconds']):06d}" if rec.get("device", "cpu") == "cpu"
+               else f"{rec['device'].split(':')[0]}-step-{rec['steps']:07d}")
+        (run_dir / "results" / f"{key}.json").write_text(text)
     print(text, flush=True)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["run", "all", "table", "baselines", "dry-check"])
+    p.add_argument("command", choices=["run", "all", "table", "baselines", "dry-check",
+                                        "score"])
     p.add_argument("variant", nargs="?", choices=list(VARIANTS))
     p.add_argument("--data", type=Path, default=Path("runs/rain_sequences.nc"))
     p.add_argument("--out", type=Path, default=Path("runs/ablation"))
@@ -302,6 +335,14 @@ def main(argv=None) -> int:
                    help="CPU seconds of training in all (a larger one continues a run)")
     p.add_argument("--checkpoint-cpu", type=float, default=600.0,
                    help="write a resumable checkpoint every this many CPU seconds")
+    p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="train to this step in all (instead of --budget; for GPUs)")
+    p.add_argument("--wall", type=float, default=None,
+                   help="train for at most this many wall seconds in all (instead of "
+                        "--budget; for GPUs)")
+    p.add_argument("--no-eval", action="store_true",
+                   help="run: train and save only; score later with `score`")
     p.add_argument("--seed", type=int, default=20261130)
     p.add_argument("--frames", type=int, default=6)
     p.add_argument("--sequences", type=int, default=4)
@@ -344,8 +385,17 @@ def main(argv=None) -> int:
             settings[k] = json.loads(v)
         except json.JSONDecodeError:
             settings[k] = v
-    rec = train(args.variant, args.data, args.budget, args.seed, args.out,
-                args.train_sequences, settings, args.checkpoint_cpu)
+    if args.command == "score":  # a run trained elsewhere (a GPU) with --no-eval
+        state = json.loads((args.out / args.variant / "state.json").read_text())
+        rec = {k: state[k] for k in ("variant", "settings", "train_sequences", "steps",
+                                     "cpu_seconds", "wall_seconds", "seed", "device",
+                                     "device_name") if k in state}
+    else:
+        rec = train(args.variant, args.data, args.budget, args.seed, args.out,
+                    args.train_sequences, settings, args.checkpoint_cpu, args.device,
+                    args.steps, args.wall)
+        if args.no_eval:
+            return 0
     c0 = time.process_time()
     rec["scores"] = evaluate(args.out / args.variant / "model.safetensors", args.data,
                              args.frames, args.sequences, args.members, args.seed + 1,

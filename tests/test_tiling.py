@@ -276,3 +276,18 @@ def test_constraint_restored_after_blending_unlike_tiles(constraint):
                             members=[0], seed=0)
     means = y.reshape(1, 1, 2, 24, 2, 24, 2).mean(axis=(4, 6), dtype=np.float64)
     np.testing.assert_allclose(means, np.broadcast_to(x, means.shape), rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a GPU machine and none was available here; run on a GPU "
+                           "machine: python -m pytest tests/test_tiling.py -k cuda")
+@pytest.mark.parametrize("constraint", [None, "multiplicative"])
+def test_cuda_tiled_equals_cpu_untiled(field, constraint):
+    """The CUDA path of tiling: same members as the CPU's untiled run, block means exact."""
+    m = _model(constraint)
+    ref = _down(field, m)
+    tiled = _down(field, m, tile=14, device="cuda")
+    assert _rel(tiled, ref) < 1e-4
+    back = coarsen_field(tiled, 2)
+    np.testing.assert_allclose(back.values, np.broadcast_to(field.values, back.shape),
+                               rtol=1e-5, atol=1e-5)
