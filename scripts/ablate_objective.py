@@ -16,6 +16,8 @@ the training sequences of the fixed split; cpu preset plus ``--set``):
                    coarse field (constraint_prior="bilinear")
     ...-dry        cells below 0.1 mm h-1 come out of the constraint layer exactly dry
                    (constraint_dry=0.1)
+    crps+grad...   + the fair CRPS of neighbour differences (term "crps-grad", weight 1
+                   or 4 for grad4), which a jump at a block edge pays for
 
 and scored on the split's *validation* sequences 112-127 (first ``--frames`` frames of the
 first ``--sequences``), coarsened by 8 and downscaled by the *raw* network
@@ -80,6 +82,17 @@ VARIANTS = {
     "wgan+crps-c-dry-fine-adaptive": dict(objective={"wgan-gp": 1.0, "crps": 1.0},
                                           constraint="multiplicative", constraint_dry=0.1,
                                           term_balance="adaptive", gen_fine_noise=1),
+    # + the CRPS of neighbour differences (term "crps-grad"), against block-edge jumps
+    "crps+grad-c-dry": dict(objective={"crps": 1.0, "crps-grad": 1.0},
+                            constraint="multiplicative", constraint_dry=0.1),
+    "crps+grad4-c-dry": dict(objective={"crps": 1.0, "crps-grad": 4.0},
+                             constraint="multiplicative", constraint_dry=0.1),
+    "crps+grad-c-dry-fine": dict(objective={"crps": 1.0, "crps-grad": 1.0},
+                                 constraint="multiplicative", constraint_dry=0.1,
+                                 gen_fine_noise=1),
+    "crps+grad-c-dry-prior": dict(objective={"crps": 1.0, "crps-grad": 1.0},
+                                  constraint="multiplicative", constraint_dry=0.1,
+                                  constraint_prior="bilinear"),
 }
 HELD_OUT = 112
 

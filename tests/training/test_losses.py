@@ -9,6 +9,7 @@ import torch
 from xstochsr.errors import InvalidInputError
 from xstochsr.training.config import from_preset
 from xstochsr.training.losses import (
+    CRPSGradLoss,
     CRPSLoss,
     GeneratedBatch,
     Objective,
@@ -84,6 +85,58 @@ def test_crps_masks_missing_pixels():
     s = GeneratedBatch(coarse=torch.zeros(1, 1, 1, 1, 1), real=real, fake=fake, mask=mask,
                        real_phys=real, fake_phys=fake)
     assert float(CRPSLoss([1, 2]).loss(None, s)) == 0.0
+
+
+def _batch(fake, real, mask=None):
+    return GeneratedBatch(coarse=torch.zeros(1, 1, 1, 1, 1), real=real, fake=fake, mask=mask,
+                          real_phys=real, fake_phys=fake)
+
+
+def test_crps_grad_by_hand():
+    # truth a ramp 0, 1, 2, 3 along x (differences 1, 1, 1 along x, 0 along y); two members
+    # with the same pixel values at the block scale but a jump: 0, 0, 3, 3 (differences
+    # 0, 3, 0) and the ramp itself (1, 1, 1).
+    ramp = torch.arange(4.0).expand(1, 1, 1, 2, 4)
+    jump = torch.tensor([0.0, 0.0, 3.0, 3.0]).expand(1, 1, 1, 2, 4)
+    fake = torch.stack([jump, ramp])
+    # along x, per difference: members (0, 1) vs 1 -> skill 1/2, spread 1/2 -> 0;
+    # (3, 1) vs 1 -> skill 1, spread 1 -> 0; (0, 1) vs 1 -> 0. So 0 along x (the pair is
+    # fair); along y every difference is 0 for all: 0.
+    assert float(CRPSGradLoss().loss(None, _batch(fake, ramp))) == pytest.approx(0.0, abs=1e-6)
+    # both members jumping: along x (0, 0) vs 1 -> 1, (3, 3) vs 1 -> 2, (0, 0) vs 1 -> 1:
+    # mean 4/3 over the x differences, 0 along y: loss (4/3 + 0) / 2
+    both = torch.stack([jump, jump])
+    assert float(CRPSGradLoss().loss(None, _batch(both, ramp))) == pytest.approx(2 / 3)
+    # and the pixel CRPS cannot tell a smooth pair from a jumping one with equal marginals
+    assert float(CRPSGradLoss().loss(None, _batch(torch.stack([ramp, ramp]), ramp))) == 0.0
+
+
+def test_crps_grad_penalises_block_edge_jumps_that_pixel_crps_misses(rng):
+    """Members with the truth's pixel values per block, shuffled inside blocks, versus the
+    same values with the blocks' levels swapped at the edges: the pixel CRPS is blind to
+    where a value sits, the difference CRPS sees the jumps."""
+    truth = torch.from_numpy(np.cumsum(rng.random((1, 1, 1, 8, 8)), axis=-1)).float()
+    smooth = torch.stack([truth, truth + 0.01])
+    blocky = smooth.clone()
+    blocky[..., :, 4:] += 2.0  # a step at the block edge x = 4
+    blocky[..., :, :4] -= 2.0
+    g_smooth = CRPSGradLoss().loss(None, _batch(smooth, truth))
+    g_blocky = CRPSGradLoss().loss(None, _batch(blocky, truth))
+    assert float(g_blocky) > float(g_smooth) + 0.1
+
+
+def test_crps_grad_masks_and_builds():
+    real = torch.zeros(1, 1, 1, 4, 4)
+    fake = torch.zeros(2, 1, 1, 1, 4, 4)
+    fake[:, ..., 0] = 100.0          # wrong only in the missing column
+    mask = torch.ones_like(real)
+    mask[..., 0] = 0
+    assert float(CRPSGradLoss().loss(None, _batch(fake, real, mask))) == 0.0
+    obj = build_objective({"crps": 1.0, "crps-grad": 0.5}, ensemble_members=3)
+    assert obj.members == 3 and set(obj.terms) == {"crps", "crps-grad"}
+    assert build_objective("crps-grad", ensemble_members=4).members == 4
+    with pytest.raises(ValueError, match="at least 2 x 2"):
+        CRPSGradLoss().loss(None, _batch(torch.zeros(2, 1, 1, 1, 1, 4), torch.zeros(1, 1, 1, 1, 4)))
 
 
 def test_gradients_flow_to_the_generator_through_the_inverse_transform():

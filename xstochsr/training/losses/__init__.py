@@ -28,16 +28,19 @@ from typing import Any
 import torch
 
 from .adversarial import WGANGP
-from .crps import CRPSLoss, fair_crps, pooled
+from .crps import CRPSGradLoss, CRPSLoss, fair_crps, pooled
 from .mse import MSEObjective
 from .sample import GeneratedBatch, apply_mask
 
 __all__ = ["TERMS", "BALANCES", "normalize", "check_balance", "adaptive_weight", "Objective",
            "make_objective", "build_objective", "GeneratedBatch", "apply_mask", "WGANGP",
-           "MSEObjective", "CRPSLoss", "fair_crps", "pooled"]
+           "MSEObjective", "CRPSLoss", "CRPSGradLoss", "fair_crps", "pooled"]
 
 #: Term names accepted in ``objective``.
-TERMS = ("wgan-gp", "crps", "mse")
+TERMS = ("wgan-gp", "crps", "crps-grad", "mse")
+
+#: Terms that score an ensemble of ``k`` members per coarse sequence.
+ENSEMBLE_TERMS = ("crps", "crps-grad")
 
 #: Ways of balancing the adversarial term against the others (``term_balance``).
 BALANCES = ("fixed", "adaptive")
@@ -246,9 +249,11 @@ def build_objective(objective: str | Mapping[str, float], *, gp_weight: float = 
             built[name] = (WGANGP(gp_weight), w)
         elif name == "mse":
             built[name] = (MSEObjective(), w)
+        elif name == "crps-grad":
+            built[name] = (CRPSGradLoss(physical=crps_space == "physical"), w)
         else:
             built[name] = (CRPSLoss(crps_scales, physical=crps_space == "physical"), w)
-    k = int(ensemble_members) if "crps" in terms else 1
+    k = int(ensemble_members) if any(t in terms for t in ENSEMBLE_TERMS) else 1
     return Objective(built, members=k, balance=check_balance(term_balance, objective))
 
 
@@ -265,6 +270,8 @@ def make_objective(objective: str | Mapping[str, float], gp_weight: float = 10.0
             return WGANGP(gp_weight)
         if objective == "mse":
             return MSEObjective()
+        if objective == "crps-grad":
+            return CRPSGradLoss(physical=kw.get("crps_space", "physical") == "physical")
         return CRPSLoss(kw.get("crps_scales", (1, 4, 16)),
                         physical=kw.get("crps_space", "physical") == "physical")
     return build_objective(objective, gp_weight=gp_weight, **kw)
