@@ -47,9 +47,29 @@ def card_mismatches(settings: dict, card: dict) -> dict:
     return diff
 
 
+def _resumed_run(resume: Path | None) -> dict:
+    """What ``scripts/ablate_objective.py`` recorded of the run a checkpoint folder holds.
+
+    A model chosen on validation among the ablation's arms is shipped by resuming its
+    checkpoint with nothing left to train; its card then says where the steps ran.
+    """
+    if resume is None:
+        return {}
+    state = Path(resume).resolve()
+    state = (state if state.is_dir() else state.parent).parent / "state.json"
+    if not state.is_file():
+        return {}
+    import json
+
+    s = json.loads(state.read_text())
+    keep = ("variant", "steps", "wall_seconds", "device", "device_name", "train_sequences")
+    return {"trained_by": "scripts/ablate_objective.py run " + str(s.get("variant")),
+            **{f"trained_{k}": s[k] for k in keep if k in s and k != "variant"}}
+
+
 def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, settings: dict,
                    resume: Path | None, description: str, license: str,
-                   card_training: dict) -> Path:
+                   card_training: dict, device: str = "cpu") -> Path:
     """Train with ``settings`` (a script's ``SETTINGS``), write ``out/name.{safetensors,json}``.
 
     Every training setting comes from ``settings`` so the card (which records the config
@@ -63,14 +83,17 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, settings: 
     steps = settings["steps"]
     model = xstochsr.train(
         ds, var=var, factor=settings["factor"], preset=settings["preset"], steps=steps,
-        seed=settings["seed"], checkpoint_dir=out / "checkpoints", resume=resume, **kw,
+        seed=settings["seed"], checkpoint_dir=out / "checkpoints", resume=resume,
+        device=device, **kw,
     )
     wall = time.time() - t0
     model.card.name = name
     model.card.description = description
     model.card.training.update(
         **card_training, **({"resumed_from": str(resume)} if resume else {}),
-        machine=f"{platform.machine()} {platform.processor()}".strip(),
+        **_resumed_run(resume), device=device,
+        machine=(torch.cuda.get_device_name(0) if device.startswith("cuda")
+                 else f"{platform.machine()} {platform.processor()}".strip()),
         torch_threads=torch.get_num_threads())
     model.card.license = license
     from xstochsr.grid import coarsen_field  # the coarse input's range, for downscale's warning

@@ -1,15 +1,30 @@
 """Train the pretrained precipitation generator ``rain-x8`` with ``xstochsr.train``.
 
 Data: the simulated rain sequences of scripts/make_rain_sequences.py (pysteps noise
-with spectra and intensities fitted to real Meteosat MPE crops; 128 sequences x 24
-frames of 256 x 256 at 3 km, 5 min). Sequences 0-111 train (time-block validation
-split inside), 112-127 are held out entirely for the model card's scores
-(scripts/evaluate_pretrained.py), together with the real Meteosat crops.
+with spectra and intensities fitted to real Meteosat MPE crops; 144 sequences x 24
+frames of 256 x 256 at 3 km, 5 min). Sequences 0-111 train; 112-127 (validation: model
+choice and gates) and 128-143 (test: read once, for the card) are held out, with the
+split's real Meteosat crops (scripts/evaluate_pretrained.py).
 
-    python scripts/make_rain_sequences.py            # ~2.5 min, writes ~/.cache/...
-    python scripts/train_rain_x8.py --steps 1200     # CPU preset, 2 cores
+The settings are those of the ablation arm chosen on validation (docs/training.md,
+"Ablation on a GPU"): fair ensemble CRPS plus 4 x the CRPS of neighbour differences,
+4 members per input, the multiplicative constraint layer with a 0.1 mm h-1 dry
+threshold, no critic. 3677 steps take about 4 minutes on one H200 GPU (one CPU thread
+feeding it) and about 1.5 hours on one CPU core::
+
+    python scripts/make_rain_sequences.py --out runs/data/rain_sequences.nc
+    python scripts/pack_rain_subset.py runs/data/rain_sequences.nc runs/gpu/rain_train.nc
+    python scripts/train_rain_x8.py --data runs/gpu/rain_train.nc --device cuda
     python scripts/train_rain_x8.py --objective mse  # the deterministic baseline
                                                      # (rain-det-x8, runs/rain-det-x8)
+
+The shipped weights are the ablation arm itself: ``scripts/ablate_objective.py run
+crps+grad4-c-dry --device cuda --wall 210`` (same settings, seed and data; it stopped at
+step 3677), turned into the shipped model and card by resuming its checkpoint with
+nothing left to train::
+
+    python scripts/train_rain_x8.py --data runs/gpu/rain_train.nc \
+        --resume runs/gpu-ablation-b/crps+grad4-c-dry/checkpoints
 
 The deterministic baseline is the same generator without noise, trained with MSE on the
 same data and seed (issue 5); it is compared in docs/benchmarks.md, not shipped.
@@ -27,11 +42,14 @@ DEFAULT_DATA = Path.home() / ".cache" / "xstochsr" / "training" / "rain_sequence
 TRAIN_SEQUENCES = slice(0, 112)
 
 #: Every setting rain-x8 was trained with: exactly the config its card records
-#: (tests/training/test_pretrain_scripts.py compares them). The shipped model used
-#: learning rates 2e-4 and 3 critic steps, not the cpu preset's 1e-4 and 2.
-SETTINGS = dict(preset="cpu", factor=8, steps=1200, seed=20261125,
+#: (tests/training/test_pretrain_scripts.py compares them).
+SETTINGS = dict(preset="cpu", factor=8, steps=3677, seed=20261130,
+                batch_size=4, seq_len=4, ensemble_members=4,
                 lr_generator=2e-4, lr_critic=2e-4, critic_steps=3,
-                checkpoint_every=100, val_every=300, val_sequences=8, val_members=8)
+                objective={"crps": 1.0, "crps-grad": 4.0},
+                constraint="multiplicative", constraint_dry=0.1,
+                checkpoint_every=500, keep_checkpoints=1, val_every=0, num_threads=1,
+                progress=False)
 
 
 def main(argv=None) -> int:
@@ -39,9 +57,11 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--steps", type=int, default=SETTINGS["steps"])
     p.add_argument("--seed", type=int, default=SETTINGS["seed"])
-    p.add_argument("--objective", choices=["wgan-gp", "mse"], default="wgan-gp")
+    p.add_argument("--objective", choices=["settings", "mse"], default="settings",
+                   help="mse: the deterministic baseline instead of SETTINGS' objective")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--out", type=Path, default=None,
-                   help="default runs/rain-x8 (wgan-gp) or runs/rain-det-x8 (mse)")
+                   help="default runs/rain-x8, or runs/rain-det-x8 with --objective mse")
     p.add_argument("--resume", type=Path, default=None)
     args = p.parse_args(argv)
 
@@ -54,16 +74,23 @@ def main(argv=None) -> int:
     train_and_save(
         ds, name=name, var="rain_rate", out=out, resume=args.resume,
         settings={**SETTINGS, "steps": args.steps, "seed": args.seed,
-                  "objective": args.objective},
+                  **({"objective": "mse", "constraint": None, "constraint_dry": None}
+                     if det else {})},
+        device=args.device,
         description=(
             f"{what} (Leinonen et al. 2021 architecture, CPU size) for "
             "precipitation rate at factor 8, trained on simulated rain sequences whose "
-            "spectra and intensities were fitted to real Meteosat MPE rain-rate fields."),
+            "spectra and intensities were fitted to real Meteosat MPE rain-rate fields"
+            + ("." if det else
+               ", with the fair ensemble CRPS of the field and of its neighbour "
+               "differences (no critic) and a constraint layer that keeps every 8 x 8 "
+               "block mean equal to the coarse value (cells below 0.1 mm h-1 dry).")),
         license="MIT (weights); training data simulated by xstochsr",
         card_training=dict(
             script="scripts/train_rain_x8.py", data=str(args.data.name),
-            data_description=ds.attrs.get("title", ""), sequences="0-111 of 128",
-            held_out="sequences 112-127 and the four real Meteosat MPE crops"),
+            data_description=ds.attrs.get("title", ""), sequences="0-111 of 144",
+            held_out="validation sequences 112-127, test sequences 128-143 and the "
+                     "split's real Meteosat MPE crops (scripts/splits/rain.json)"),
     )
     return 0
 

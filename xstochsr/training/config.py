@@ -57,7 +57,9 @@ class TrainConfig:
         A term or a dict of weighted terms (:mod:`xstochsr.training.losses`):
         ``"wgan-gp"`` (the paper's Wasserstein GAN with gradient penalty), ``"crps"``
         (fair ensemble CRPS over ``ensemble_members`` members per input; alone it trains
-        with no critic at all), e.g. ``{"wgan-gp": 1.0, "crps": 1.0}``; or ``"mse"``,
+        with no critic at all), ``"crps-grad"`` (the same score of the differences between
+        neighbouring fine pixels, against block-edge jumps), e.g.
+        ``{"wgan-gp": 1.0, "crps": 1.0}`` or ``{"crps": 1.0, "crps-grad": 1.0}``; or ``"mse"``,
         the deterministic baseline (the same generator without noise), alone.
     ensemble_members : int
         k >= 2 members generated per coarse sequence for the CRPS term (2).
