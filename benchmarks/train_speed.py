@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from xstochsr.precision import native_bf16  # one detection for training and inference
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -111,29 +113,6 @@ def main(argv=None) -> int:
     if args.compare:
         compare(args, ds, overrides, native or args.bf16)
     return 0
-
-
-def native_bf16(device: str = "cpu") -> tuple[bool, str]:
-    """Whether bf16 arithmetic is native on ``device``, and the evidence."""
-    import torch
-
-    if str(device).startswith("cuda"):
-        if not torch.cuda.is_available():
-            return False, "no CUDA device"
-        major, minor = torch.cuda.get_device_capability()
-        return major >= 8, f"CUDA capability {major}.{minor} (bf16 native from 8.0)"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = set()
-            for line in fh:
-                if line.startswith("flags"):
-                    flags.update(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        return False, "no /proc/cpuinfo to read CPU flags from"
-    found = sorted(flags & {"avx512_bf16", "amx_bf16"})
-    return bool(found), ("CPU flags " + ", ".join(found) if found
-                         else "CPU has neither avx512_bf16 nor amx_bf16")
 
 
 def _trainer(ds, overrides: dict, args, tmp: str):

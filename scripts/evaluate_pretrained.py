@@ -135,6 +135,36 @@ def sim_cases(path: Path, subset: str, frames: int, n_seq: int) -> list[xr.DataA
     return [da.isel(sequence=k, drop=True) for k in range(da.sizes["sequence"])]
 
 
+def precision_check(model, cases: list[xr.DataArray], factor: int, members: int,
+                    seed: int) -> dict:
+    """CRPS of the bare network in float32 and in bfloat16 on ``cases`` (same noise).
+
+    ``downscale(precision="auto")`` uses bfloat16 only where the card records
+    ``bfloat16_ok``: the relative CRPS change within
+    :data:`xstochsr.precision.BF16_CRPS_TOLERANCE` (1 %). Where the CPU has no native
+    bfloat16 the check runs emulated: the numbers are bfloat16's, the speed is not.
+    """
+    from xstochsr.metrics import crps
+    from xstochsr.precision import BF16_CRPS_TOLERANCE, native_bf16
+
+    vals = {}
+    for prec in ("float32", "bfloat16"):
+        per = []
+        for i, truth in enumerate(cases):
+            coarse = coarsen_field(truth, factor)
+            ens = xstochsr.downscale(coarse, factor=factor, members=members, model=model,
+                                     seed=seed + i, progress=False, conserve=False,
+                                     precision=prec)
+            per.append(float(crps(ens, match_grid(truth, ens)).mean()))
+        vals[prec] = float(np.mean(per))
+    rel = abs(vals["bfloat16"] - vals["float32"]) / max(vals["float32"], 1e-12)
+    native, why = native_bf16("cpu")
+    return {"crps_float32": vals["float32"], "crps_bfloat16": vals["bfloat16"],
+            "relative_change": rel, "tolerance": BF16_CRPS_TOLERANCE,
+            "bfloat16_ok": bool(rel <= BF16_CRPS_TOLERANCE), "cases": len(cases),
+            "members": members, "native_here": native, "hardware": why}
+
+
 def reproducibility_case(model, recipe: dict, case: dict) -> dict:
     """Score ``model`` on the small recorded ``case`` (see ``REPRODUCIBILITY``).
 
@@ -269,6 +299,11 @@ def main(argv=None) -> int:
                    help="recompute only the card's small reproducibility case and rewrite "
                         "that entry (and, with --ship, the registered hashes); no other score "
                         "changes")
+    p.add_argument("--precision-check", action="store_true",
+                   help="measure the bare network's CRPS in float32 and bfloat16 on the "
+                        "subset's simulated sequences (or the wind sample) and record it in "
+                        "the card (downscale's precision='auto' reads it); with --ship, "
+                        "re-register the hashes; no other score changes")
     args = p.parse_args(argv)
 
     model = xstochsr.load_model(args.model)
@@ -282,6 +317,18 @@ def main(argv=None) -> int:
     if args.reproducibility_only:
         card = json.loads(card_path.read_text())
         card.setdefault("scores", {})["reproducibility"] = repro
+        atomic_write_bytes(card_path, json.dumps(card, indent=2, sort_keys=True).encode())
+        if args.ship:
+            ship(args.model, model.card.name, recipe["script"])
+            print(f"re-registered {model.card.name} in xstochsr/data and data_registry.txt")
+        return 0
+    if args.precision_check:
+        cases = (qg_cases() if kind == "eastward_wind"
+                 else sim_cases(args.sim, args.subset, args.frames, args.sequences))
+        check = precision_check(model, cases, f, args.members, args.seed)
+        print("precision check:", json.dumps(check))
+        card = json.loads(card_path.read_text())
+        card.setdefault("scores", {})["precision"] = {**check, "subset": args.subset}
         atomic_write_bytes(card_path, json.dumps(card, indent=2, sort_keys=True).encode())
         if args.ship:
             ship(args.model, model.card.name, recipe["script"])

@@ -63,6 +63,9 @@ def _add_downscale(sub) -> None:
                    help="memory one model call may use, e.g. 4GB or 512MiB; a larger domain "
                         "runs in overlapping tiles with the same result (default: a quarter "
                         "of this machine's memory)")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="network arithmetic: auto = bfloat16 only where the hardware has it "
+                        "and the model was checked with it (default)")
     p.add_argument("--tile", type=int, default=None, metavar="N",
                    help="force tiles of at most N coarse cells per side")
     p.add_argument("--target-grid", default=None, metavar="GRID.nc",
@@ -123,7 +126,8 @@ def _downscale_kwargs(args, target, static) -> dict:
                 device=args.device, time_chunk=args.time_chunk, batch_size=args.batch_size,
                 target_grid=target, regrid_method=args.regrid_method,
                 regrid_input=args.regrid_input, conserve=False if args.no_conserve else None,
-                memory_limit=args.memory_limit, tile=args.tile, static=static)
+                memory_limit=args.memory_limit, tile=args.tile, static=static,
+                precision=args.precision)
 
 
 def _run_downscale(args) -> int:
