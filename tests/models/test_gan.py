@@ -238,3 +238,32 @@ def test_gan_module_does_not_import_the_package_init():
         if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module is None:
             names = [a.name for a in node.names]
             raise AssertionError(f"models/gan.py imports {names} from the package __init__")
+
+
+def test_scores_written_into_a_saved_card_still_load(tmp_path):
+    """Evaluation adds held-out scores to a saved card (scripts/evaluate_pretrained.py):
+    that is not a tampered card; any other edit still is."""
+    w, c = tiny_model().save(tmp_path / "m")
+    card = json.loads(c.read_text())
+    card["scores"] = {"held_out": {"crps": 0.1}, "precision": {"bfloat16_ok": True}}
+    c.write_text(json.dumps(card))
+    assert GANModel.load(w).card.scores["held_out"] == {"crps": 0.1}
+    card["description"] = "something else"
+    c.write_text(json.dumps(card))
+    with pytest.raises(WeightsIntegrityError, match="different card"):
+        GANModel.load(w)
+
+
+def test_weights_saved_with_the_older_digest_load(tmp_path, monkeypatch):
+    """Weights saved when the digest still covered the scores keep loading."""
+    from xstochsr.models import gan
+
+    m = tiny_model()
+    m.card.scores = {"held_out": {"crps": 0.2}}
+    real = gan._card_digest
+    monkeypatch.setattr(gan, "_card_digest",
+                        lambda card, with_scores=False: real(card, with_scores=True))
+    w, _ = m.save(tmp_path / "m")  # the old save: the digest includes the scores
+    monkeypatch.setattr(gan, "_card_digest", real)
+    assert real(m.card) != real(m.card, with_scores=True)
+    assert GANModel.load(w).card.scores == {"held_out": {"crps": 0.2}}

@@ -149,11 +149,18 @@ def read_header(blob: bytes, where: object) -> tuple[dict[str, tuple[str, tuple[
     return tensors, (meta if isinstance(meta, dict) else {})
 
 
-def _card_digest(card: ModelCard) -> str:
-    """sha256 of the card's JSON with its ``weights_sha256`` blanked (what the weights hold)."""
+def _card_digest(card: ModelCard, *, with_scores: bool = False) -> str:
+    """sha256 of the card's JSON with ``weights_sha256`` and ``scores`` blanked.
+
+    What the weights hold: the card as saved, less what evaluation adds afterwards
+    (``scripts/evaluate_pretrained.py`` writes held-out scores into a saved card; the
+    registry's sha256 of the JSON covers them once shipped). ``with_scores=True`` gives
+    the older digest, which kept the scores (weights saved before 2026-11-30).
+    """
     import dataclasses
 
-    text = dataclasses.replace(card, weights_sha256="").to_json()
+    kw = {} if with_scores else {"scores": {}}
+    text = dataclasses.replace(card, weights_sha256="", **kw).to_json()
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -454,7 +461,7 @@ def _check_pair(card: ModelCard, weights_sha: str, meta: dict, weights: Path,
             f"{fix[0].lower()}{fix[1:]}"
         )
     want = meta.get("card_sha256")
-    if want and want != _card_digest(card):
+    if want and want not in (_card_digest(card), _card_digest(card, with_scores=True)):
         raise WeightsIntegrityError(
             f"{weights} was saved with a different card than {card_path}. {fix}"
         )
