@@ -90,6 +90,7 @@ def test_bad_precision_names_the_choices(field):
         _down(field, tiny_model(factor=4), precision="fp16")
 
 
+@pytest.mark.hardware_bf16
 def test_native_detection_reads_the_hardware():
     native, why = precision.native_bf16("cpu")
     assert isinstance(native, bool) and why
