@@ -191,7 +191,7 @@ def test_zero_scales_give_the_network_without_fine_noise_bit_for_bit():
     assert not torch.equal(y1, y0)  # the initial scale is not a no-op
 
 
-@pytest.mark.parametrize("name", ["rain-x8", "qg-wind-x8"])
+@pytest.mark.parametrize("name", ["qg-wind-x8"])  # rain-x8 now has a constraint layer
 def test_shipped_cards_load_unchanged_and_run_the_old_forward(name):
     card_json = json.loads(resources.files("xstochsr.data").joinpath(f"{name}.json").read_text())
     assert "fine_noise" not in card_json["architecture"]
