@@ -112,13 +112,22 @@ def test_constraint_recorded_in_card_and_round_trips(tmp_path):
 
 
 def test_old_card_without_the_key_loads_unchanged():
-    text = resources.files("xstochsr.data").joinpath("rain-x8.json").read_text()
+    # qg-wind-x8's card predates the constraint layer (rain-x8 was re-shipped with one)
+    text = resources.files("xstochsr.data").joinpath("qg-wind-x8.json").read_text()
     arch = json.loads(text)["architecture"]
     assert "constraint" not in arch
     cfg = GeneratorConfig.from_dict(arch)
     assert cfg.constraint is None and cfg.to_dict() == arch   # written back identically
     from xstochsr.api import _conserve_mode
 
-    m = xstochsr.load_model("rain-x8")
+    m = xstochsr.load_model("qg-wind-x8")
     assert m.generator.config.constraint is None
-    assert _conserve_mode(m, None) == "multiplicative"      # post-hoc as before
+    assert _conserve_mode(m, None) == "additive"            # post-hoc as before
+
+
+def test_shipped_rain_model_conserves_in_the_network():
+    from xstochsr.api import _conserve_mode
+
+    m = xstochsr.load_model("rain-x8")
+    assert m.generator.config.constraint == "multiplicative"
+    assert _conserve_mode(m, None) is None                  # no post-hoc rescaling

@@ -92,11 +92,16 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
             + f", {t.get('steps')} steps "
             f"({t.get('sequences_seen', '?')} sequences seen), "
             f"preset `{t.get('config', {}).get('preset')}` |",
-            f"| hardware, time | {t.get('hardware', {}).get('device', '?')}, "
-            f"torch {t.get('hardware', {}).get('torch', '?')}, "
-            f"{t.get('torch_threads', '?')} thread(s); "
-            f"{t.get('wall_time_seconds', t.get('wall_time_s', 0)) / 60:.1f} min"
-            + (" in all, resumed once" if t.get("resumed_from") else "") + " |",
+            (f"| hardware, time | {t.get('trained_device_name', t.get('trained_device'))}, "
+             f"{t['trained_wall_seconds'] / 60:.1f} min ({t['trained_by']}, "
+             f"{t.get('trained_steps', '?')} steps); card built on "
+             f"{t.get('hardware', {}).get('device', '?')} by resuming its checkpoint |"
+             if t.get("trained_by") and "trained_wall_seconds" in t else
+             f"| hardware, time | {t.get('hardware', {}).get('device', '?')}, "
+             f"torch {t.get('hardware', {}).get('torch', '?')}, "
+             f"{t.get('torch_threads', '?')} thread(s); "
+             f"{t.get('wall_time_seconds', t.get('wall_time_s', 0)) / 60:.1f} min"
+             + (" in all, resumed once" if t.get("resumed_from") else "") + " |"),
             f"| script | `{t.get('script', '')}` |",
         ]
     lines += [f"| licence | {card.license} |", f"| citation | {card.citation} |", ""]
