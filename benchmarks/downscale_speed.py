@@ -73,11 +73,12 @@ def run_case(method: str, arch: str, n: int, steps: int, members: int, factor: i
                 members=members, wall_s=wall, mpx_per_s=px / wall / 1e6, peak_mib=peak)
 
 
-def matmul_gflops(n: int = 1024, reps: int = 10) -> float:
-    """Float32 matrix-multiply GFLOP/s of this machine, measured now."""
+def matmul_gflops(n: int = 1024, reps: int = 10, dtype: str = "float32") -> float:
+    """Matrix-multiply GFLOP/s of this machine in ``dtype`` (float32, bfloat16), measured now."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    dt = getattr(torch, dtype)
+    a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
     a @ b
     t0 = time.perf_counter()
     for _ in range(reps):

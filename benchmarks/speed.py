@@ -15,6 +15,11 @@ and/or ``paper``; random weights, which do not change the speed):
   by area; 1 MAC = 2 FLOP; element-wise ops are not counted) times the member-frames
   per second of each case, divided by the float32 matrix-multiply GFLOP/s measured in
   this run (``matmul_gflops``), as a percentage ("% peak");
+* the same in bfloat16: the bfloat16 matmul rate and the bare forward under bfloat16
+  autocast (whether bfloat16 is native here is printed; ``downscale(precision="auto")``
+  uses it only where it is); ``pct_bare``: end-to-end over the bare forward's rate;
+* member-frames per second of a lazy ``downscale`` on a dask LocalCluster of 1 and 2
+  one-thread worker processes (``--workers``);
 * training steps per second through ``benchmarks/train_speed.py`` (if present).
 
     python benchmarks/speed.py                                  # defaults: a few minutes
@@ -73,8 +78,12 @@ def generator_flops(arch: str, factor: int, n: int = 16) -> dict:
                 params=sum(q.numel() for q in g.parameters()))
 
 
-def network_gflops(arch: str, factor: int, n: int = 64, reps: int = 3) -> float:
-    """GFLOP/s of the bare network forward on one ``n x n`` coarse frame (this process)."""
+def network_gflops(arch: str, factor: int, n: int = 64, reps: int = 3,
+                   precision: str = "float32") -> float:
+    """GFLOP/s of the bare network forward on one ``n x n`` coarse frame (this process),
+    in float32 or under bfloat16 autocast (what ``downscale(precision=)`` runs)."""
+    import contextlib
+
     import torch
 
     g = _generator(arch, factor).generator.eval()
@@ -83,7 +92,9 @@ def network_gflops(arch: str, factor: int, n: int = 64, reps: int = 3) -> float:
                       torch.randn(1, 1, g.config.noise_channels_total, n, n),
                       torch.randn(1, nz, n, n))
     f = generator_flops(arch, factor)
-    with torch.inference_mode():
+    cast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bfloat16"
+            else contextlib.nullcontext())
+    with torch.inference_mode(), cast:
         g(x, noise, None, init)
         t0 = time.perf_counter()
         for _ in range(reps):
@@ -108,9 +119,32 @@ def estimate_gb(method: str, arch: str, n: int, steps: int, members: int, factor
     return BASE_RSS_GB + (2.5 * out + work) / 1e9
 
 
-def _matmul_peak(tries: int = 5) -> float:
+def _matmul_peak(tries: int = 5, dtype: str = "float32", n: int = 1024) -> float:
     """Best of ``tries`` matmul measurements (the first call in a process runs cold)."""
-    return max(matmul_gflops() for _ in range(tries))
+    return max(matmul_gflops(n=n, dtype=dtype) for _ in range(tries))
+
+
+def dask_throughput(workers: int, arch: str, n: int, steps: int, members: int,
+                    factor: int) -> dict:
+    """Member-frames per second of a lazy ``downscale`` on a LocalCluster of ``workers``
+    one-thread processes (one task per member: ``batch_size=1``), cluster start and the
+    first (warm-up) compute not counted."""
+    import distributed
+    from downscale_speed import _field
+
+    import xstochsr
+
+    model = _generator(arch, factor)
+    da = _field(n, steps).chunk(time=steps)
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        kw = dict(factor=factor, model=model, seed=0, batch_size=1, progress=False)
+        xstochsr.downscale(da, members=workers, **kw).compute()  # every worker warm
+        t0 = time.perf_counter()
+        xstochsr.downscale(da, members=members, **kw).compute()
+        wall = time.perf_counter() - t0
+    return dict(workers=workers, wall_s=wall, frames_per_s=members * steps / wall)
 
 
 def cases_for(sizes, steps, members):
@@ -178,6 +212,8 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=300, help="seconds per case")
     p.add_argument("--train-steps", type=int, default=3, help="timed training steps (0: skip)")
     p.add_argument("--train-preset", default="cpu", choices=["cpu", "paper"])
+    p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                   help="dask LocalCluster sizes for the throughput section (none: skip)")
     p.add_argument("--csv", help="write the case table here (atomically)")
     p.add_argument("--case", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -193,17 +229,29 @@ def main(argv=None) -> int:
     kept = [n for n in sizes if n <= args.max_size] or sizes[:1]
     cases = cases_for(kept, args.steps, args.members)
 
+    from xstochsr.precision import native_bf16
+
     print(f"speed benchmark: {machine_line()}")
     ref = _matmul_peak()
-    print(f"reference: float32 matmul {ref:.1f} GFLOP/s (torch, 1024^2, best of 5, this run)")
+    native, why = native_bf16("cpu")
+    # emulated bfloat16 runs ~100 times slower: measure it small, only to show the gap
+    ref16 = _matmul_peak(dtype="bfloat16") if native else _matmul_peak(1, "bfloat16", 256)
+    print(f"reference: float32 matmul {ref:.1f} GFLOP/s (torch, 1024^2, best of 5, this "
+          f"run), bfloat16 matmul {ref16:.1f} GFLOP/s"
+          + ("" if native else " (256^2, once: emulated, not a rate to aim at)")
+          + f"; native bfloat16: {'yes' if native else 'no'} ({why})")
     flops = {a: generator_flops(a, args.factor) for a in args.arch if "generator" in methods}
+    bare = {}
     for a, f in flops.items():
-        net = network_gflops(a, args.factor)
+        net = bare[a] = network_gflops(a, args.factor)
+        net16 = (network_gflops(a, args.factor, precision="bfloat16") if native
+                 else network_gflops(a, args.factor, n=16, reps=1, precision="bfloat16"))
         print(f"generator {a}: {f['params'] / 1e6:.2f} M params (random weights), "
               f"{f['per_frame_px'] / 1e3:.1f} kFLOP per fine pixel per frame + "
               f"{f['per_seq_px'] / 1e3:.1f} kFLOP per fine pixel per sequence (initial "
-              f"state); bare forward, one 64x64 coarse frame: {net:.1f} GFLOP/s = "
-              f"{100 * net / ref:.0f}% of the matmul rate before the cases")
+              f"state); bare forward, one 64x64 coarse frame: float32 {net:.1f} GFLOP/s = "
+              f"{100 * net / ref:.0f}% of the float32 matmul rate, bfloat16 autocast "
+              f"{net16:.1f} GFLOP/s = {100 * net16 / ref16:.0f}% of the bfloat16 matmul rate")
     print(f"cases: sizes {kept} (steps {args.steps[0]}, members {args.members[0]}), "
           f"steps {args.steps} and members {args.members} at size {kept[0]}; factor "
           f"{args.factor}; mem-limit {args.mem_limit} GB; one subprocess per case")
@@ -231,6 +279,7 @@ def main(argv=None) -> int:
                         total = m * (n * args.factor) ** 2 * (t * f["per_frame_px"]
                                                               + f["per_seq_px"])
                         row["gflops"] = total / r["wall_s"] / 1e9
+                        row["pct_bare"] = 100 * row["gflops"] / bare[arch]
             rows.append(row)
             print(f"  {label:<16} {sweep:<8} n={n:<5} steps={t:<3} members={m:<3} "
                   f"{row['status']}" + (f" {row['wall_s']:.2f} s" if "wall_s" in row else ""),
@@ -249,20 +298,35 @@ def main(argv=None) -> int:
         if "gflops" in row:
             row["pct_peak"] = 100 * row["gflops"] / peak
     cols = ["method", "sweep", "coarse", "fine", "steps", "members", "wall_s", "mpx_per_s",
-            "frames_per_s", "peak_gb", "est_gb", "gflops", "pct_peak", "status"]
+            "frames_per_s", "peak_gb", "est_gb", "gflops", "pct_peak", "pct_bare", "status"]
     print()
     print(format_table(rows, cols, formats={"wall_s": ".2f", "mpx_per_s": ".2f",
                                             "frames_per_s": ".2f", "peak_gb": ".2f",
                                             "est_gb": ".1f", "gflops": ".1f",
-                                            "pct_peak": ".1f"}))
+                                            "pct_peak": ".1f", "pct_bare": ".0f"}))
     print("coarse/fine: domain side in cells; mpx_per_s: fine pixels x members x steps per "
           "second; frames_per_s: member-frames per second; peak_gb: max RSS of the case's "
           f"process (~{BASE_RSS_GB} GB is the imported libraries); est_gb: the estimate used "
           "for --mem-limit; gflops/pct_peak: generator FLOP/s end to end (noise, transforms, "
-          "mean conservation included) and its share of the best matmul rate of the run")
+          "mean conservation included) and its share of the best matmul rate of the run; "
+          "pct_bare: end-to-end FLOP/s over the bare network forward's (issue 11's target: "
+          ">= 85)")
     print(f"reference: float32 matmul {ref:.1f} GFLOP/s before the cases, {ref_after:.1f} "
           f"after; pct_peak divides by the larger, {peak:.1f} (a big gap means the machine "
           "was shared)")
+
+    if args.workers and "generator" in methods:
+        a, n, t = args.arch[0], kept[0], args.steps[0]
+        m = max(args.members[-1], 2 * max(args.workers))
+        print()
+        print(f"dask.distributed throughput (generator-{a}, coarse {n}, {t} frames, {m} "
+              "members, one task per member, one-thread worker processes):")
+        base = None
+        for w in args.workers:
+            r = dask_throughput(w, a, n, t, m, args.factor)
+            base = base or r["frames_per_s"]
+            print(f"  {w} worker(s): {r['wall_s']:.2f} s, {r['frames_per_s']:.2f} "
+                  f"member-frames/s ({r['frames_per_s'] / base:.2f} x the first)", flush=True)
 
     if args.train_steps > 0:
         rate, text = train_speed(args.train_steps, args.train_preset, args.timeout)

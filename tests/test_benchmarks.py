@@ -83,10 +83,11 @@ def test_speed_tiny(tmp_path, capsys):
     out = tmp_path / "s.csv"
     rc = speed.main(["--methods", "bilinear", "generator", "--sizes", "8", "16",
                      "--max-size", "8", "--steps", "2", "--members", "2",
-                     "--train-steps", "0", "--csv", str(out)])
+                     "--train-steps", "0", "--workers", "1", "--csv", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "GFLOP/s" in text and "matmul" in text
+    assert "GFLOP/s" in text and "matmul" in text and "bfloat16 matmul" in text
+    assert "1 worker(s):" in text and "member-frames/s" in text
     rows = _rows(out)
     assert [(r["method"], r["coarse"]) for r in rows] == [
         ("bilinear", "8"), ("bilinear", "16"), ("generator-cpu", "8"), ("generator-cpu", "16")]
@@ -97,6 +98,7 @@ def test_speed_tiny(tmp_path, capsys):
             assert math.isfinite(float(r[c])) and float(r[c]) > 0
     gen = next(r for r in ran if r["method"] == "generator-cpu")
     assert float(gen["gflops"]) > 0 and float(gen["pct_peak"]) > 0
+    assert float(gen["pct_bare"]) > 0
     assert all(r["status"].startswith("skipped (> --max-size") for r in rows
                if r["coarse"] == "16")
 
@@ -104,7 +106,8 @@ def test_speed_tiny(tmp_path, capsys):
 def test_speed_skips_over_the_memory_limit(capsys):
     speed = _load("speed")
     rc = speed.main(["--methods", "rainfarm", "--sizes", "64", "--steps", "2",
-                     "--members", "2", "--mem-limit", "0.01", "--train-steps", "0"])
+                     "--members", "2", "--mem-limit", "0.01", "--train-steps", "0",
+                     "--workers"])
     assert rc == 1  # nothing ran
     assert "skipped (est." in capsys.readouterr().out
 
