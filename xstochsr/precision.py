@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import InvalidInputError
-from .models.base import Downscaler
+from .models.base import Wrapped
 
 __all__ = ["PRECISIONS", "native_bf16", "resolve", "Autocast", "attach"]
 
@@ -90,21 +90,11 @@ def resolve(precision: str, device: str, model: Any) -> str:
     return precision
 
 
-class Autocast(Downscaler):
+class Autocast(Wrapped):
     """A network model whose :meth:`run` computes under bfloat16 autocast.
 
     Everything else is the wrapped model's (picklable: dask's tasks hold it).
     """
-
-    def __init__(self, model: Downscaler):
-        self.model = model
-        self.generator = getattr(model, "generator", None)  # tiling reads its config
-        self.card, self.stochastic = model.card, model.stochastic
-        self.stateful, self.min_size = model.stateful, model.min_size
-
-    def supports_factor(self, factor: int) -> bool:
-        """Return the wrapped model's answer."""
-        return self.model.supports_factor(factor)
 
     def run(self, x, *, factor, members: Sequence[int], seed, t0=0, batch_offset=0,
             state=None, device="cpu", **kw):

@@ -30,7 +30,7 @@ import xarray as xr
 
 from . import validation as _check
 from .errors import StaticFieldError
-from .models.base import Downscaler
+from .models.base import Downscaler, Wrapped
 
 __all__ = ["fields", "training_fields", "prepare", "attach", "check_range", "StaticInputs",
            "RANGE_SIGMA", "RANGE_RATIO"]
@@ -386,7 +386,7 @@ def check_range(values: np.ndarray, entries: list[dict], model_name: str) -> lis
     return said
 
 
-class StaticInputs(Downscaler):
+class StaticInputs(Wrapped):
     """A model bound to the static predictors of one ``downscale`` call.
 
     Everything is the model's; :meth:`run` passes ``static`` on, the same for every
@@ -394,14 +394,8 @@ class StaticInputs(Downscaler):
     """
 
     def __init__(self, model: Downscaler, static: np.ndarray):
-        self.model, self.static = model, static  # (n, fY, fX) or (S, n, fY, fX)
-        self.generator = getattr(model, "generator", None)  # tiling reads its config
-        self.card, self.stochastic = model.card, model.stochastic
-        self.stateful, self.min_size = model.stateful, model.min_size
-
-    def supports_factor(self, factor: int) -> bool:
-        """Return the wrapped model's answer."""
-        return self.model.supports_factor(factor)
+        super().__init__(model)
+        self.static = static  # (n, fY, fX) or (S, n, fY, fX)
 
     def run(self, x, *, factor, members: Sequence[int], seed, t0=0, batch_offset=0,
             state=None, device="cpu", origin=(0, 0)):

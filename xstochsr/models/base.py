@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ModelCardError, UnsupportedFactorError
 
-__all__ = ["ModelCard", "Downscaler", "member_rng", "NOISE", "INIT_NOISE"]
+__all__ = ["ModelCard", "Downscaler", "Wrapped", "member_rng", "NOISE", "INIT_NOISE"]
 
 #: ``stream`` values for :func:`member_rng`.
 NOISE, INIT_NOISE, AUX = 0, 1, 2
@@ -332,3 +332,21 @@ class Downscaler(abc.ABC):
         c = self.card
         return (f"<{type(self).__name__} {c.name!r}: {c.variable} [{c.units}] "
                 f"x{c.factor if c.factor else 'any'}>")
+
+
+class Wrapped(Downscaler):
+    """A model bound to something of one ``downscale`` call (static fields, precision).
+
+    Everything but :meth:`run` is the wrapped model's; subclasses implement :meth:`run`
+    around ``self.model.run``. Picklable (dask's tasks hold it).
+    """
+
+    def __init__(self, model: Downscaler):
+        self.model = model
+        self.generator = getattr(model, "generator", None)  # tiling reads its config
+        self.card, self.stochastic = model.card, model.stochastic
+        self.stateful, self.min_size = model.stateful, model.min_size
+
+    def supports_factor(self, factor: int) -> bool:
+        """Return the wrapped model's answer."""
+        return self.model.supports_factor(factor)
