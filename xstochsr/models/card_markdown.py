@@ -142,6 +142,17 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
                                           for c in cols)
                              + " |")
             lines.append("")
+    prec = card.scores.get("precision")
+    if prec:
+        lines += [f"bfloat16 (`downscale(precision=...)`): CRPS {_fmt(prec['crps_bfloat16'])} "
+                  f"against {_fmt(prec['crps_float32'])} in float32 on {prec.get('cases')} "
+                  f"{prec.get('subset', '')} case(s), a change of "
+                  f"{100 * prec['relative_change']:.3f} % "
+                  f"({'within' if prec.get('bfloat16_ok') else 'beyond'} the "
+                  f"{100 * prec.get('tolerance', 0.01):.0f} % tolerance"
+                  + ("; measured emulated" if not prec.get("native_here") else "")
+                  + "): `precision=\"auto\"` uses bfloat16 where the hardware has it natively"
+                  + ("" if prec.get("bfloat16_ok") else " — not for this model") + ".", ""]
     val = card.scores.get("validation")
     if val:
         lines += ["Last validation during training (time blocks held out of the training "
