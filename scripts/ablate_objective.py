@@ -104,7 +104,9 @@ def _latest(ckpt_dir: Path) -> Path | None:
 def train(name: str, data: Path, budget: float, seed: int, out: Path,
           train_sequences: int = 112, settings: dict | None = None,
           checkpoint_cpu: float = 600.0, device: str = "cpu",
-          max_steps: int | None = None, max_wall: float | None = None) -> dict:
+          max_steps: int | None = None, max_wall: float | None = None, *,
+          dataset=None, arm: dict | None = None, static=None,
+          var: str = "rain_rate") -> dict:
     """Train variant ``name`` until it has used ``budget`` CPU seconds in all; save it.
 
     Resumable across sessions: the CPU seconds spent so far are kept in
@@ -115,7 +117,9 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     (on top of the cpu preset). On a GPU (``device="cuda"``) CPU seconds measure nothing
     useful: there the run stops at ``max_steps`` steps or ``max_wall`` wall seconds in
     all, whichever comes first (either alone is fine; ``budget`` is then ignored).
-    Returns the record.
+    ``dataset``, ``arm``, ``static`` and ``var``: another script's training sequences,
+    settings, static predictors and variable (``scripts/ablate_terrain.py``) instead of
+    the rain file's first sequences and ``VARIANTS[name]``. Returns the record.
     """
     import torch
     import xarray as xr
@@ -123,9 +127,10 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     from xstochsr.training.loop import Trainer
 
     torch.set_num_threads(1)
-    ds = xr.open_dataset(data).isel(sequence=slice(0, min(train_sequences, HELD_OUT)))
-    kw = dict(settings or {}, **VARIANTS[name], val_every=0, checkpoint_every=0,
-              progress=False, num_threads=1)
+    ds = dataset if dataset is not None else xr.open_dataset(data).isel(
+        sequence=slice(0, min(train_sequences, HELD_OUT)))
+    kw = dict(settings or {}, **(VARIANTS[name] if arm is None else arm), val_every=0,
+              checkpoint_every=0, progress=False, num_threads=1)
     run_dir = out / name
     state_file = run_dir / "state.json"
     ckpt_dir = run_dir / "checkpoints"
@@ -135,8 +140,8 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     if resume is not None and state.get("settings") not in (None, kw):
         raise SystemExit(f"{name}: {run_dir} was trained with other settings "
                          f"({state['settings']}); use another --out.")
-    tr = Trainer(ds, "rain_rate", 8, preset="cpu", steps=10**7, seed=seed, resume=resume,
-                 checkpoint_dir=ckpt_dir, overrides=kw, device=device)
+    tr = Trainer(ds, var, 8, preset="cpu", steps=10**7, seed=seed, resume=resume,
+                 checkpoint_dir=ckpt_dir, overrides=kw, device=device, static=static)
     if max_steps is not None or max_wall is not None:
         budget = float("inf")
     max_steps = 10**9 if max_steps is None else max_steps

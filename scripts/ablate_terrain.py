@@ -1,0 +1,194 @@
+"""Ablation of static terrain predictors at equal training budgets (issue 13).
+
+Three generators trained alike on the training ranges of the terrain-shaped rain of
+``scripts/make_orographic_sequences.py`` (split ``scripts/splits/orographic.json``), cpu
+preset plus ``--set``, with the objective and constraint chosen for rain in issue 10
+(fair CRPS + 4 x CRPS of neighbour differences, multiplicative layer, 0.1 mm h-1 dry
+threshold), differing only in what they see at fine resolution:
+
+    blind              the coarse rain alone
+    orography          + ``surface_altitude``
+    orography+slopes   + the terrain's slopes along x and y (``terrain_slope_x``,
+                       ``terrain_slope_y``, m/m, computed here from the altitude)
+
+Scored on the *validation* ranges (first ``--frames`` frames of the first
+``--sequences``), the raw network with ``--members`` members, by
+:func:`xstochsr.metrics.verify` (CRPS, wet rank KS and outliers, LSD) and by the error of
+the windward/lee contrast of rain (mean rain where the terrain rises along the wind over
+mean rain where it falls; ``make_orographic_sequences.windward_lee_contrast``): members'
+mean log contrast against the truth's.
+
+Budgets and resumption as in ``scripts/ablate_objective.py`` (whose ``train`` this
+uses): ``--budget`` CPU seconds, or ``--device cuda`` with ``--steps``/``--wall``;
+``--no-eval`` then ``score``.
+
+    python scripts/make_orographic_sequences.py              # ~/.cache/.../orographic_*.nc
+    python scripts/ablate_terrain.py run orography --budget 600
+    python scripts/ablate_terrain.py table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ablate_objective as ao  # noqa: E402
+from make_orographic_sequences import windward_lee_contrast  # noqa: E402
+
+DATA = Path.home() / ".cache" / "xstochsr" / "training" / "orographic_sequences.nc"
+SLOPES = ("terrain_slope_x", "terrain_slope_y")
+ARMS = {"blind": None, "orography": ["surface_altitude"],
+        "orography+slopes": ["surface_altitude", *SLOPES]}
+#: Issue 10's choice for rain, shared by every arm.
+OBJECTIVE = dict(objective={"crps": 1.0, "crps-grad": 4.0}, constraint="multiplicative",
+                 constraint_dry=0.1)
+COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"), ("crps", "CRPS (mm h-1)"),
+           ("rank_ks_wet", "wet rank KS"), ("rank_outlier_proportion_wet", "wet outliers"),
+           ("log_spectral_distance", "LSD (dB)"), ("contrast_log_error",
+                                                   "windward/lee log-contrast error"),
+           ("contrast_members", "contrast, members"), ("contrast_truth", "contrast, truth"))
+
+
+def with_slopes(ds):
+    """``ds`` with the terrain's slopes along x and y (m/m) beside ``surface_altitude``."""
+    h = ds["surface_altitude"]
+    for name, dim in zip(SLOPES, ("x", "y"), strict=True):
+        ds[name] = h.differentiate(dim).assign_attrs(
+            units="1", long_name=f"slope of surface_altitude along {dim}")
+    return ds
+
+
+def subset(ds, which: str):
+    """The sequences of ``which`` (train, validation, test) in the file's ``subset``."""
+    return ds.isel(sequence=np.flatnonzero(ds["subset"].values == which))
+
+
+def evaluate(model_path: Path, ds, static, frames: int, sequences: int, members: int,
+             seed: int) -> dict:
+    """Scores of the model at ``model_path`` on the first validation sequences."""
+    import torch
+    import xarray as xr
+
+    import xstochsr
+    from xstochsr.grid import coarsen_field, match_grid
+    from xstochsr.metrics import verify
+
+    torch.set_num_threads(1)
+    model = xstochsr.load_model(model_path)
+    val = subset(ds, "validation").isel(time=slice(0, frames))
+    val = val.isel(sequence=slice(0, sequences)).load()
+    dx = float(abs(val["x"][1] - val["x"][0]))
+    ens_all, obs_all, errs, c_ens, c_obs = [], [], [], [], []
+    for k in range(val.sizes["sequence"]):
+        one = val.isel(sequence=k, drop=True)
+        coarse = coarsen_field(one["rain_rate"], 8)
+        st = one[static] if static else None
+        ens = xstochsr.downscale(coarse, factor=8, members=members, model=model,
+                                 seed=seed + k, progress=False, static=st)
+        obs = match_grid(one["rain_rate"], ens)
+        h = one["surface_altitude"].values
+        u, v = one["eastward_wind"].values, one["northward_wind"].values
+        truth_c = windward_lee_contrast(obs.transpose("time", ...).values, h, u, v, dx)
+        member_c = [windward_lee_contrast(ens.isel(realization=m).transpose("time", ...)
+                                          .values, h, u, v, dx) for m in range(members)]
+        good = [c for c in member_c if np.isfinite(c) and c > 0]
+        if np.isfinite(truth_c) and truth_c > 0 and good:
+            errs.append(abs(float(np.mean(np.log(good))) - np.log(truth_c)))
+            c_ens.append(float(np.exp(np.mean(np.log(good)))))
+            c_obs.append(truth_c)
+        ens_all.append(ens.expand_dims(sequence=[k]))
+        obs_all.append(obs.expand_dims(sequence=[k]))
+    v = verify(xr.concat(ens_all, "sequence"), xr.concat(obs_all, "sequence"), factor=8,
+               thresholds=[1.0], wet_threshold=0.1, lags=[1])
+    out = {k: float(v[k].values.ravel()[0]) for k in (
+        "crps", "rank_ks_wet", "rank_outlier_proportion_wet", "log_spectral_distance")}
+    out.update(contrast_log_error=float(np.mean(errs)) if errs else float("nan"),
+               contrast_members=float(np.mean(c_ens)) if c_ens else float("nan"),
+               contrast_truth=float(np.mean(c_obs)) if c_obs else float("nan"),
+               frames=frames, sequences=int(val.sizes["sequence"]), members=members)
+    return out
+
+
+def table(out: Path) -> str:
+    """Markdown table of every ``out/<arm>/result.json``."""
+    lines = ["| arm | " + " | ".join(h for _, h in COLUMNS) + " |",
+             "|---|" + "---:|" * len(COLUMNS)]
+    for name in ARMS:
+        f = out / name / "result.json"
+        if not f.is_file():
+            lines.append(f"| {name} | " + " | ".join("not run" for _ in COLUMNS) + " |")
+            continue
+        r = json.loads(f.read_text())
+        cells = []
+        for c, _ in COLUMNS:
+            val = r.get(c, r.get("scores", {}).get(c))
+            cells.append("-" if val is None else f"{val:.0f}" if c in ("steps", "cpu_seconds")
+                         else f"{val:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    import xarray as xr
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=["run", "score", "table"])
+    p.add_argument("arm", nargs="?", choices=list(ARMS))
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--out", type=Path, default=Path("runs/terrain"))
+    p.add_argument("--budget", type=float, default=600.0, help="CPU seconds in all")
+    p.add_argument("--checkpoint-cpu", type=float, default=600.0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--wall", type=float, default=None)
+    p.add_argument("--no-eval", action="store_true")
+    p.add_argument("--seed", type=int, default=20261130)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--sequences", type=int, default=8)
+    p.add_argument("--members", type=int, default=8)
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="TrainConfig override for every arm (JSON)")
+    args = p.parse_args(argv)
+    if args.command == "table":
+        print(table(args.out))
+        return 0
+    if args.arm is None:
+        p.error("run and score need an arm: " + ", ".join(ARMS))
+    settings = {}
+    for item in args.overrides:
+        k, v = item.split("=", 1)
+        try:
+            settings[k] = json.loads(v)
+        except json.JSONDecodeError:
+            settings[k] = v
+    ds = with_slopes(xr.open_dataset(args.data))
+    static = ARMS[args.arm]
+    if args.command == "score":
+        state = json.loads((args.out / args.arm / "state.json").read_text())
+        rec = {k: state[k] for k in ("variant", "settings", "steps", "cpu_seconds",
+                                     "wall_seconds", "seed", "device") if k in state}
+    else:
+        train = subset(ds, "train").drop_vars(["subset", "range_name"])
+        rec = ao.train(args.arm, args.data, args.budget, args.seed, args.out,
+                       settings=settings, checkpoint_cpu=args.checkpoint_cpu,
+                       device=args.device, max_steps=args.steps, max_wall=args.wall,
+                       dataset=train, arm=OBJECTIVE, static=static)
+        if args.no_eval:
+            return 0
+    c0 = time.process_time()
+    rec["static"] = static
+    rec["scores"] = evaluate(args.out / args.arm / "model.safetensors", ds, static,
+                             args.frames, args.sequences, args.members, args.seed + 1)
+    rec["eval_cpu_seconds"] = round(time.process_time() - c0, 1)
+    ao._write_result(args.out / args.arm, rec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""scripts/ablate_terrain.py (issue 13): slopes, subsets and the table, on a small field."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+from repo_files import load_script
+
+at = load_script("scripts/ablate_terrain.py", "ablate_terrain")
+
+
+def _terrain_ds():
+    x = np.arange(16) * 3000.0
+    h = 100.0 * x[None, :] / 3000.0 + 0.0 * x[:, None]  # rises 100 m per cell eastward
+    return xr.Dataset(
+        {"surface_altitude": (("sequence", "y", "x"),
+                              np.broadcast_to(h, (3, 16, 16)).copy(), {"units": "m"}),
+         "subset": ("sequence", ["train", "validation", "test"])},
+        coords={"x": x, "y": x, "sequence": [0, 1, 2]})
+
+
+def test_slopes_are_the_terrain_gradient():
+    ds = at.with_slopes(_terrain_ds())
+    np.testing.assert_allclose(ds["terrain_slope_x"].values, 100.0 / 3000.0)
+    np.testing.assert_allclose(ds["terrain_slope_y"].values, 0.0)
+    assert ds["terrain_slope_x"].attrs["units"] == "1"
+    assert at.ARMS["orography+slopes"] == ["surface_altitude", *at.SLOPES]
+    assert at.ARMS["blind"] is None  # the arms differ only in their static inputs
+
+
+def test_subsets_follow_the_file():
+    ds = _terrain_ds()
+    assert at.subset(ds, "validation")["sequence"].values.tolist() == [1]
+    assert at.subset(ds, "train")["sequence"].values.tolist() == [0]
+
+
+def test_table_lists_every_arm(tmp_path):
+    (tmp_path / "orography").mkdir()
+    scores = {"crps": 0.5, "rank_ks_wet": 0.05, "rank_outlier_proportion_wet": 0.2,
+              "log_spectral_distance": 9.0, "contrast_log_error": 0.1,
+              "contrast_members": 3.0, "contrast_truth": 3.3}
+    (tmp_path / "orography" / "result.json").write_text(
+        json.dumps({"steps": 100, "cpu_seconds": 60.0, "scores": scores}))
+    text = at.table(tmp_path)
+    assert "| orography | 100 | 60 | 0.500 |" in text
+    assert "| blind | not run" in text and "| orography+slopes | not run" in text
