@@ -97,6 +97,28 @@ VARIANTS = {
 HELD_OUT = 112
 
 
+#: What a run's record keeps of its ``state.json``.
+RECORD_KEYS = ("variant", "settings", "train_sequences", "steps", "cpu_seconds",
+               "wall_seconds", "seed", "device", "device_name")
+
+
+def record(state: dict) -> dict:
+    """A run's record: what its ``state.json`` says of it (:data:`RECORD_KEYS`)."""
+    return {k: state[k] for k in RECORD_KEYS if k in state}
+
+
+def parse_settings(items) -> dict:
+    """``--set KEY=VALUE`` items -> TrainConfig overrides (JSON values, else strings)."""
+    settings = {}
+    for item in items:
+        k, v = item.split("=", 1)
+        try:
+            settings[k] = json.loads(v)
+        except json.JSONDecodeError:
+            settings[k] = v
+    return settings
+
+
 def _latest(ckpt_dir: Path) -> Path | None:
     return ckpt_dir if any(ckpt_dir.glob("ckpt-*.json")) else None
 
@@ -182,9 +204,7 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     model = tr.run()  # nothing left to train: builds the model from the state
     model.card.name = f"ablation-{name}"
     model.save(run_dir / "model")
-    return {k: state[k] for k in ("variant", "settings", "train_sequences", "steps",
-                                  "cpu_seconds", "wall_seconds", "seed", "device",
-                                  "device_name") if k in state}
+    return record(state)
 
 
 def _cases(data: Path, held_out: int, sequences: int, frames: int):
@@ -423,18 +443,9 @@ def main(argv=None) -> int:
             args.sequences, args.members, args.seed + 1, args.held_out, dry=0.1)}
         _write_result(args.out / f"{args.variant}+dry-post", rec)
         return 0
-    settings = {}
-    for item in args.overrides:
-        k, v = item.split("=", 1)
-        try:
-            settings[k] = json.loads(v)
-        except json.JSONDecodeError:
-            settings[k] = v
+    settings = parse_settings(args.overrides)
     if args.command == "score":  # a run trained elsewhere (a GPU) with --no-eval
-        state = json.loads((args.out / args.variant / "state.json").read_text())
-        rec = {k: state[k] for k in ("variant", "settings", "train_sequences", "steps",
-                                     "cpu_seconds", "wall_seconds", "seed", "device",
-                                     "device_name") if k in state}
+        rec = record(json.loads((args.out / args.variant / "state.json").read_text()))
     else:
         rec = train(args.variant, args.data, args.budget, args.seed, args.out,
                     args.train_sequences, settings, args.checkpoint_cpu, args.device,

@@ -160,19 +160,11 @@ def main(argv=None) -> int:
         return 0
     if args.arm is None:
         p.error("run and score need an arm: " + ", ".join(ARMS))
-    settings = {}
-    for item in args.overrides:
-        k, v = item.split("=", 1)
-        try:
-            settings[k] = json.loads(v)
-        except json.JSONDecodeError:
-            settings[k] = v
+    settings = ao.parse_settings(args.overrides)
     ds = with_slopes(xr.open_dataset(args.data))
     static = ARMS[args.arm]
     if args.command == "score":
-        state = json.loads((args.out / args.arm / "state.json").read_text())
-        rec = {k: state[k] for k in ("variant", "settings", "steps", "cpu_seconds",
-                                     "wall_seconds", "seed", "device") if k in state}
+        rec = ao.record(json.loads((args.out / args.arm / "state.json").read_text()))
     else:
         train = subset(ds, "train").drop_vars(["subset", "range_name"])
         rec = ao.train(args.arm, args.data, args.budget, args.seed, args.out,

@@ -1,0 +1,30 @@
+"""scripts/ablate_objective.py's helpers (issue 10): settings, records, post-hoc checks."""
+
+from __future__ import annotations
+
+import numpy as np
+from repo_files import load_script
+
+ao = load_script("scripts/ablate_objective.py", "ablate_objective_helpers")
+
+
+def test_settings_and_records():
+    assert ao.parse_settings(["batch_size=4", "constraint=multiplicative",
+                              'objective={"crps": 1, "crps-grad": 4}']) == {
+        "batch_size": 4, "constraint": "multiplicative",
+        "objective": {"crps": 1, "crps-grad": 4}}
+    state = {"variant": "crps-c", "steps": 10, "device": "cuda:0", "checkpoint": "x"}
+    assert ao.record(state) == {"variant": "crps-c", "steps": 10, "device": "cuda:0"}
+
+
+def test_drizzle_concentration_keeps_block_means_and_wet_blocks():
+    rng = np.random.default_rng(0)
+    a = rng.gamma(0.5, 2.0, size=(2, 16, 16)).astype(np.float32)
+    a[:, :8, :8] = rng.uniform(0.0, 0.05, size=(2, 8, 8))  # a light-rain block
+    b = ao._concentrate_drizzle(a, 0.1, 8)
+    means = lambda x: x.reshape(2, 2, 8, 2, 8).mean(axis=(2, 4))  # noqa: E731
+    np.testing.assert_allclose(means(b), means(a), rtol=1e-5)
+    np.testing.assert_array_equal(b[:, 8:, :], a[:, 8:, :])  # blocks with rain >= 0.1 kept
+    light = b[:, :8, :8].reshape(2, -1)
+    k = np.floor(a[:, :8, :8].reshape(2, -1).sum(-1) / 0.1)
+    assert ((light > 0).sum(-1) == np.maximum(k, 1)).all()  # rain in its k largest cells
