@@ -311,19 +311,26 @@ COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"), ("block_err", "block-me
 BASELINES = ("bilinear", "rainfarm")
 
 
-def table(out: Path) -> str:
-    """Markdown table of every ``out/*/result.json`` (variants, then the baselines)."""
-    lines = ["| variant | " + " | ".join(h for _, h in COLUMNS) + " |",
-             "|---|" + "---:|" * len(COLUMNS)]
-    for name in (*VARIANTS, *BASELINES):
+def table(out: Path, names=None, columns=COLUMNS, label: str = "variant",
+          optional=BASELINES) -> str:
+    """Markdown table of every ``out/<name>/result.json``.
+
+    ``names`` (default the variants) are listed, "not run" where they have no result;
+    ``optional`` ones (default the baselines) only where they have one. ``columns``:
+    (result key, header) pairs; ``label``: the first column's header.
+    """
+    names = list(VARIANTS if names is None else names)
+    lines = [f"| {label} | " + " | ".join(h for _, h in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for name in (*names, *optional):
         f = out / name / "result.json"
         if not f.is_file():
-            if name in VARIANTS:
-                lines.append(f"| {name} | " + " | ".join("not run" for _ in COLUMNS) + " |")
+            if name in names:
+                lines.append(f"| {name} | " + " | ".join("not run" for _ in columns) + " |")
             continue
         r = json.loads(f.read_text())
         cells = []
-        for c, _ in COLUMNS:
+        for c, _ in columns:
             v = r.get(c, r.get("scores", {}).get(c))
             cells.append("-" if v is None else "n/a" if v != v  # NaN: members all dry
                          else f"{v:.0f}" if c in ("steps", "cpu_seconds") else f"{v:.3f}")

@@ -116,22 +116,8 @@ def evaluate(model_path: Path, ds, static, frames: int, sequences: int, members:
 
 
 def table(out: Path) -> str:
-    """Markdown table of every ``out/<arm>/result.json``."""
-    lines = ["| arm | " + " | ".join(h for _, h in COLUMNS) + " |",
-             "|---|" + "---:|" * len(COLUMNS)]
-    for name in ARMS:
-        f = out / name / "result.json"
-        if not f.is_file():
-            lines.append(f"| {name} | " + " | ".join("not run" for _ in COLUMNS) + " |")
-            continue
-        r = json.loads(f.read_text())
-        cells = []
-        for c, _ in COLUMNS:
-            val = r.get(c, r.get("scores", {}).get(c))
-            cells.append("-" if val is None else f"{val:.0f}" if c in ("steps", "cpu_seconds")
-                         else f"{val:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """Markdown table of every ``out/<arm>/result.json`` (``ablate_objective.table``)."""
+    return ao.table(out, names=ARMS, columns=COLUMNS, label="arm", optional=())
 
 
 def main(argv=None) -> int:

@@ -64,6 +64,21 @@ def pooled(x: torch.Tensor, scale: int) -> torch.Tensor:
     return y.reshape(*lead, *y.shape[-2:])
 
 
+def _scored(s: GeneratedBatch, physical: bool, term: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the members and truth a CRPS term scores.
+
+    Both float32, in physical units or the network's space; members are masked where the
+    truth is missing.
+    """
+    if physical:
+        if s.fake_phys is None or s.real_phys is None:
+            raise ValueError(f"{term}(physical=True) needs fake_phys and real_phys.")
+        fake, real = s.fake_phys.float(), s.real_phys.float()
+    else:
+        fake, real = s.fake.float(), s.real.float()
+    return apply_mask(fake, real, s.mask), real
+
+
 class CRPSLoss:
     """Fair ensemble CRPS term of the generator loss (no critic needed).
 
@@ -87,13 +102,7 @@ class CRPSLoss:
 
     def loss(self, critic, s: GeneratedBatch) -> torch.Tensor:
         """Mean fair CRPS of the ``k`` members of ``s``, over valid pixels and scales."""
-        if self.physical:
-            if s.fake_phys is None or s.real_phys is None:
-                raise ValueError("CRPSLoss(physical=True) needs fake_phys and real_phys.")
-            fake, real = s.fake_phys.float(), s.real_phys.float()
-        else:
-            fake, real = s.fake.float(), s.real.float()
-        fake = apply_mask(fake, real, s.mask)
+        fake, real = _scored(s, self.physical, "CRPSLoss")
         size = min(real.shape[-2:])
         terms = []
         for sc in self.scales:
@@ -145,13 +154,7 @@ class CRPSGradLoss:
 
     def loss(self, critic, s: GeneratedBatch) -> torch.Tensor:
         """Mean fair CRPS of the y and x differences of the ``k`` members of ``s``."""
-        if self.physical:
-            if s.fake_phys is None or s.real_phys is None:
-                raise ValueError("CRPSGradLoss(physical=True) needs fake_phys and real_phys.")
-            fake, real = s.fake_phys.float(), s.real_phys.float()
-        else:
-            fake, real = s.fake.float(), s.real.float()
-        fake = apply_mask(fake, real, s.mask)
+        fake, real = _scored(s, self.physical, "CRPSGradLoss")
         if min(real.shape[-2:]) < 2:
             raise ValueError("crps-grad needs patches of at least 2 x 2 fine pixels.")
         terms = []
