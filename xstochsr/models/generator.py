@@ -79,6 +79,16 @@ class GeneratorConfig:
         still arrive on the *coarse* grid, as extra channels of the per-frame noise
         (see :attr:`noise_channels_total`), so each fine noise pixel belongs to one
         coarse cell. Needs ``noise_channels > 0``.
+    fine_noise_memory : float
+        Lag-1 correlation of the fine noise between frames, in [0, 1). 0 (default, and
+        every card written before this setting existed): fresh fine noise every frame,
+        which makes members' fine structure forget itself from frame to frame (member
+        lag-1 correlation below the truth's; issue 10's ablation). With ``r > 0`` the
+        network turns the per-frame fine noise it is given (the *innovations*) into a
+        stationary AR(1) in time, ``n_t = r n_{t-1} + sqrt(1 - r**2) e_t`` with
+        ``n_0 = e_0``, elementwise per fine pixel, and carries ``n_t`` in its state
+        (:class:`Generator`), so chunked, tiled and one-pass runs still agree. Needs
+        ``fine_noise > 0``.
     constraint_dry : float or None
         With the multiplicative constraint: cells below this value (the card's units,
         e.g. 0.1 mm h-1) come out exactly dry and their block's other cells are rescaled
@@ -112,6 +122,7 @@ class GeneratorConfig:
     output_activation: str = "sigmoid"
     constraint: str | None = None
     fine_noise: int = 0
+    fine_noise_memory: float = 0.0
     constraint_prior: str | None = None
     constraint_dry: float | None = None
     static_channels: int = 0
@@ -138,6 +149,15 @@ class GeneratorConfig:
                 f"fine_noise={fn} needs a stochastic network (noise_channels > 0); set "
                 "noise_channels or fine_noise=0 for a deterministic one."
             )
+        r = self.fine_noise_memory
+        if (isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r)
+                or not 0 <= r < 1 or (r and not fn)):
+            raise ModelCardError(
+                f"fine_noise_memory must be a number in [0, 1) (the fine noise's lag-1 "
+                f"correlation between frames), above 0 only with fine_noise > 0; got {r!r} "
+                f"with fine_noise={fn}."
+            )
+        self.fine_noise_memory = float(r)
         if self.constraint is not None and self.constraint not in CONSTRAINTS:
             raise ModelCardError(
                 f"constraint must be one of {CONSTRAINTS} or None, not {self.constraint!r}."
@@ -203,6 +223,17 @@ class GeneratorConfig:
         return self.noise_channels + sum(
             self.fine_noise_channels(s) for s in range(1, self.n_doublings + 1))
 
+    @property
+    def state_channels(self) -> int:
+        """Channels of the state the generator carries between calls, on the coarse grid.
+
+        ``width`` (the GRU's), plus the fine noise's coarse-grid channels
+        (``noise_channels_total - noise_channels``) when ``fine_noise_memory > 0``: the
+        last frame's fine noise, which the next frame's AR(1) step starts from.
+        """
+        extra = self.noise_channels_total - self.noise_channels
+        return self.width + (extra if self.fine_noise_memory else 0)
+
     @classmethod
     def small(cls, factor: int = 8, **kw: Any) -> GeneratorConfig:
         """Return a CPU-sized network (about 0.7 M parameters at factor 8)."""
@@ -213,9 +244,10 @@ class GeneratorConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of the constructor arguments.
 
-        ``constraint`` is left out when None, ``fine_noise`` and ``static_channels``
-        when 0, so cards of networks without them stay exactly as they were before
-        those settings existed (and a card without the key loads with the default).
+        ``constraint`` is left out when None, ``fine_noise``, ``fine_noise_memory`` and
+        ``static_channels`` when 0, so cards of networks without them stay exactly as
+        they were before those settings existed (and a card without the key loads with
+        the default).
         """
         d = dataclasses.asdict(self)
         if d["static_channels"] == 0:
@@ -224,6 +256,8 @@ class GeneratorConfig:
             del d["constraint"]
         if d["fine_noise"] == 0:
             del d["fine_noise"]
+        if d["fine_noise_memory"] == 0:
+            del d["fine_noise_memory"]
         if d["constraint_prior"] is None:
             del d["constraint_prior"]
         if d["constraint_dry"] is None:
@@ -262,6 +296,11 @@ class Generator(nn.Module):
     coarse cell agree with one pass). ``fine_noise = 0`` is the network above, with the
     same parameters.
 
+    With ``config.fine_noise_memory = r > 0`` the fine channels of ``noise`` are
+    innovations of an AR(1) in time (see :class:`GeneratorConfig`); the state then holds
+    the GRU's ``width`` channels followed by the last frame's fine noise (coarse-grid
+    layout), ``config.state_channels`` in all. No parameters change.
+
     With ``config.static_channels = n > 0`` the network also takes ``static``, n fine
     fields (normalised, the same for every frame). Its average over each coarse cell
     passes through ``static_stem`` (3x3, to the stem's ``width - noise_channels``
@@ -283,7 +322,7 @@ class Generator(nn.Module):
     x : ``(B, T, in_channels, H, W)``
     noise : ``(B, T, config.noise_channels_total, H, W)``
     init_noise : ``(B, noise_channels, H, W)``
-    h : ``(B, width, H, W)``
+    h : ``(B, config.state_channels, H, W)`` (``width`` unless ``fine_noise_memory``)
     coarse : ``(B, T, in_channels, H, W)`` physical units (constrained networks only)
     static : ``(B, static_channels, f * H, f * W)`` (networks with static predictors only)
     output : ``(B, T, out_channels, f * H, f * W)``; physical units when
@@ -360,9 +399,10 @@ class Generator(nn.Module):
             Per-frame noise (None only when ``noise_channels == 0``): the stem's
             ``noise_channels``, then with ``fine_noise > 0`` each upsampling stage's
             channels (see the class docstring).
-        h : Tensor ``(B, width, H, W)``, optional
-            GRU state carried from the previous chunk; None initialises it from
-            ``x[:, 0]`` and ``init_noise``.
+        h : Tensor ``(B, config.state_channels, H, W)``, optional
+            State carried from the previous chunk (the GRU's, then with
+            ``fine_noise_memory`` the last fine noise); None initialises the GRU from
+            ``x[:, 0]`` and ``init_noise`` and starts the fine noise afresh.
         init_noise : Tensor ``(B, noise_channels, H, W)``, optional
             Noise for the initial state (used only when ``h`` is None).
         coarse : Tensor ``(B, T, C, H, W)``, optional
@@ -380,7 +420,7 @@ class Generator(nn.Module):
         y : Tensor ``(B, T, out_channels, f*H, f*W)``
             Network space, or physical units with block means equal to ``coarse``
             when ``config.constraint`` is set.
-        h : Tensor ``(B, width, H, W)``, the state after the last frame.
+        h : Tensor ``(B, config.state_channels, H, W)``, the state after the last frame.
 
         Notes
         -----
@@ -389,8 +429,20 @@ class Generator(nn.Module):
         split into chunks, call with one frame at a time (as inference does).
         """
         b, t, c, hh, ww = x.shape
+        memory = self.config.fine_noise_memory
+        last = None
         if h is None:
             h = self.initial_state(x[:, 0], init_noise)
+        elif h.shape[1] != self.config.state_channels:
+            raise ValueError(
+                f"The state has {h.shape[1]} channels; this generator carries "
+                f"config.state_channels = {self.config.state_channels} (the GRU's width "
+                f"{self.config.width}, then the last fine noise when fine_noise_memory > 0)."
+            )
+        elif memory:
+            h, last = h[:, : self.config.width], h[:, self.config.width :]
+        if memory and noise is not None:
+            noise, last = self._remember(noise, last)
         frames = x.reshape(b * t, c, hh, ww)
         nz = None if noise is None else noise.reshape(b * t, -1, hh, ww)
         nz, fine = self._split_noise(nz)
@@ -411,7 +463,31 @@ class Generator(nn.Module):
             y = self.out_act(z)
         else:
             y = self._constrain(kind, z, coarse, transform, b * t)
+        if last is not None:
+            h = torch.cat([h, last.to(h.dtype)], dim=1)
         return y.reshape(b, t, self.config.out_channels, y.shape[-2], y.shape[-1]), h
+
+    def _remember(self, noise: torch.Tensor, last: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fine channels of ``noise`` ``(B, T, C, H, W)`` made an AR(1) in time.
+
+        ``n_t = r n_{t-1} + sqrt(1 - r**2) e_t`` on the channels after the stem's
+        ``noise_channels`` (``r = config.fine_noise_memory``), from ``last``
+        ``(B, C - noise_channels, H, W)`` or, when None, ``n_0 = e_0``. Returns the new
+        noise and its last frame's fine channels.
+        """
+        nc = self.config.noise_channels
+        if noise.shape[2] != self.config.noise_channels_total:
+            return noise, last  # _split_noise names the mismatch
+        r = self.config.fine_noise_memory
+        q = math.sqrt(1.0 - r * r)
+        frames = []
+        for i in range(noise.shape[1]):
+            e = noise[:, i, nc:]
+            last = e if last is None else r * last.to(e.dtype) + q * e
+            frames.append(last)
+        fine = torch.stack(frames, dim=1)
+        return torch.cat([noise[:, :, :nc], fine], dim=2), last
 
     def _split_noise(
         self, noise: torch.Tensor | None

@@ -46,6 +46,10 @@ class TrainConfig:
     gen_fine_noise : int
         Noise maps added after each upsampling stage (``GeneratorConfig.fine_noise``;
         0, the paper's network: noise at the coarse scale only).
+    gen_fine_noise_memory : float
+        Lag-1 correlation of that fine noise between frames, in [0, 1)
+        (``GeneratorConfig.fine_noise_memory``; 0: fresh every frame). Needs
+        ``gen_fine_noise > 0``.
     critic_width, critic_coarse_blocks, critic_stream_blocks, critic_dense : int
         :class:`~xstochsr.models.critic.CriticConfig` fields.
     critic_fine_widths : list of int or None
@@ -179,6 +183,7 @@ class TrainConfig:
     gen_init_blocks: int = 3
     gen_upsample_widths: list[int] | None = None
     gen_fine_noise: int = 0
+    gen_fine_noise_memory: float = 0.0
     # critic
     critic_width: int = 256
     critic_fine_widths: list[int] | None = None
@@ -268,6 +273,14 @@ class TrainConfig:
         if self.sgd_steps < 0:
             raise InvalidInputError("sgd_steps must be >= 0.")
         _check_fine_noise(self.gen_fine_noise)
+        r = self.gen_fine_noise_memory
+        if (isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1
+                or (r and not self.gen_fine_noise)):
+            raise InvalidInputError(
+                f"gen_fine_noise_memory must be a number in [0, 1) (the fine noise's lag-1 "
+                f"correlation between frames) and above 0 only with gen_fine_noise > 0; got "
+                f"{r!r} with gen_fine_noise={self.gen_fine_noise!r}."
+            )
         if self.constraint_dry is not None and (
                 self.constraint != "multiplicative" or not float(self.constraint_dry) >= 0):
             raise InvalidInputError(
@@ -352,6 +365,8 @@ class TrainConfig:
             constraint_prior=self.constraint_prior,
             constraint_dry=self.constraint_dry,
             fine_noise=0 if "mse" in self.objective_terms else self.gen_fine_noise,
+            fine_noise_memory=0.0 if "mse" in self.objective_terms
+            else float(self.gen_fine_noise_memory),
         )
 
     def critic_config(self):

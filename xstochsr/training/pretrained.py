@@ -18,7 +18,7 @@ _ARCH = {"gen_width": "width", "gen_noise_channels": "noise_channels",
          "gen_encoder_blocks": "encoder_blocks", "gen_init_blocks": "init_blocks",
          "gen_upsample_widths": "upsample_widths", "constraint": "constraint",
          "gen_fine_noise": "fine_noise", "constraint_prior": "constraint_prior",
-         "constraint_dry": "constraint_dry"}
+         "constraint_dry": "constraint_dry", "gen_fine_noise_memory": "fine_noise_memory"}
 
 
 def load_init(init: Any):
