@@ -16,8 +16,11 @@ the training sequences of the fixed split; cpu preset plus ``--set``):
                    coarse field (constraint_prior="bilinear")
     ...-dry        cells below 0.1 mm h-1 come out of the constraint layer exactly dry
                    (constraint_dry=0.1)
-    crps+grad...   + the fair CRPS of neighbour differences (term "crps-grad", weight 1
-                   or 4 for grad4), which a jump at a block edge pays for
+    crps+grad...   + the fair CRPS of neighbour differences (term "crps-grad", weight 1,
+                   or 4, 8, 16 for grad4, grad8, grad16), which a jump at a block edge
+                   pays for
+    ...-memR       the fine noise an AR(1) in time with lag-1 correlation R
+                   (gen_fine_noise_memory=R) instead of fresh every frame
 
 and scored on the split's *validation* sequences 112-127 (first ``--frames`` frames of the
 first ``--sequences``), coarsened by 8 and downscaled by the *raw* network
@@ -93,6 +96,17 @@ VARIANTS = {
     "crps+grad-c-dry-prior": dict(objective={"crps": 1.0, "crps-grad": 1.0},
                                   constraint="multiplicative", constraint_dry=0.1,
                                   constraint_prior="bilinear"),
+    # heavier neighbour-difference terms, and fine noise that remembers the last frame
+    **{f"crps+grad{w}-c-dry": dict(objective={"crps": 1.0, "crps-grad": float(w)},
+                                   constraint="multiplicative", constraint_dry=0.1)
+       for w in (8, 16)},
+    "crps+grad4-c-dry-fine": dict(objective={"crps": 1.0, "crps-grad": 4.0},
+                                  constraint="multiplicative", constraint_dry=0.1,
+                                  gen_fine_noise=1),
+    **{f"crps+grad4-c-dry-fine-mem{r}": dict(objective={"crps": 1.0, "crps-grad": 4.0},
+                                             constraint="multiplicative", constraint_dry=0.1,
+                                             gen_fine_noise=1, gen_fine_noise_memory=r)
+       for r in (0.7, 0.9)},
 }
 HELD_OUT = 112
 

@@ -20,6 +20,12 @@ import xarray as xr
 TRAIN = slice(0, 112)
 
 
+def rain_encoding(rain: xr.DataArray) -> dict:
+    """netCDF encoding of ``rain_rate``: int16 in 0.01 mm h-1, zlib 9, a chunk per sequence."""
+    return {rain.name: dict(dtype="int16", scale_factor=0.01, _FillValue=-1, zlib=True,
+                            complevel=9, shuffle=True, chunksizes=(1, *rain.shape[1:]))}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("source", type=Path)
@@ -27,8 +33,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     ds = xr.open_dataset(args.source).isel(sequence=TRAIN)
     ds = ds.drop_vars([v for v in ("subset", "source_crop") if v in ds]).load()
-    enc = {"rain_rate": dict(dtype="int16", scale_factor=0.01, _FillValue=-1, zlib=True,
-                             complevel=9, shuffle=True, chunksizes=(1, 24, 256, 256))}
+    enc = rain_encoding(ds["rain_rate"])
     ds.attrs["history"] += (f"\n{Path(__file__).name}: sequences 0-111 of {args.source.name}, "
                             "rain_rate packed as int16 in 0.01 mm h-1")
     tmp = args.out.with_suffix(".nc.tmp")
