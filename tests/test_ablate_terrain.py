@@ -46,3 +46,22 @@ def test_table_lists_every_arm(tmp_path):
     text = at.table(tmp_path)
     assert "| orography | 100 | 60 | 0.500 |" in text
     assert "| blind | not run" in text and "| orography+slopes | not run" in text
+
+
+def test_coarse_contrast_is_what_block_means_keep_of_a_windward_pattern():
+    """Rain on every rising fine cell and none on falling ones: the truth's contrast is
+    large, the block-constant coarse field (8 x 8 cells of a ridge-and-valley pattern
+    with a 4-cell period) keeps none of it."""
+    ds = _terrain_ds().isel(sequence=[1])
+    x = ds["x"].values
+    h = 500.0 + 300.0 * np.sin(2 * np.pi * x / (4 * 3000.0))  # ridges 4 cells apart
+    ds["surface_altitude"][:] = np.broadcast_to(h[None, :], (1, 16, 16))
+    rising = np.gradient(h) > 0
+    rain = np.where(rising, 4.0, 0.5)[None, None, None, :] * np.ones((1, 2, 16, 1))
+    ds["rain_rate"] = (("sequence", "time", "y", "x"), rain.astype("float32"))
+    ds["eastward_wind"] = (("sequence", "time"), np.full((1, 2), 10.0))
+    ds["northward_wind"] = (("sequence", "time"), np.zeros((1, 2)))
+    out = at.coarse_contrast(ds, frames=2, sequences=1)
+    assert out["contrast_truth"] == 8.0
+    assert abs(out["contrast_coarse"] - 1.0) < 1e-6  # block means are flat over the ridges
+    assert abs(out["contrast_log_error_coarse"] - np.log(8.0)) < 1e-6
