@@ -153,3 +153,17 @@ def test_memory_keeps_members_fine_structure_from_frame_to_frame():
         return float(np.abs(np.diff(y, axis=1)).mean())
 
     assert change(kept) < 0.6 * change(fresh)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a GPU machine and none was available here; run on a GPU "
+                           "machine: python -m pytest tests/models/test_fine_noise_memory.py "
+                           "-k cuda")
+def test_cuda_chunked_and_tiled_equals_cpu():
+    """The carried noise survives the device: CUDA, tiled, in time chunks = CPU in one pass."""
+    field = projected_field(np.random.default_rng(3), nt=4, ny=24, nx=20)
+    m = _model(0.9)
+    kw = dict(model=m, seed=4, progress=False, members=2)
+    ref = xstochsr.downscale(field, **kw)
+    got = xstochsr.downscale(field, device="cuda", tile=10, time_chunk=3, **kw)
+    assert float(abs(got - ref).max()) / float(abs(ref).max()) < 1e-4
