@@ -169,3 +169,17 @@ def test_tiling_memory_on_a_tiny_model(tmp_path, capsys):
     assert untiled[3] == "1" and int(tiled[3]) == 4  # 2 x 2 tiles under 20 MB
     assert all(float(r[5]) > 0 for r in rows)  # peak RSS in MB
     assert float(tiled[7]) < 1e-4 and float(tiled[8]) < 1e-4  # |tiled - untiled|, abs, rel
+
+
+def test_device_speed_tiny_on_the_cpu(capsys):
+    """The device benchmark runs end to end on the CPU (CUDA where there is one) and prints
+    one row per architecture and precision; no timing is asserted."""
+    dev = _load("device_speed")
+    rc = dev.main(["--device", "cpu", "--arch", "cpu", "--size", "8", "--batch", "1",
+                   "--steps", "2", "--members", "1", "--matmul", "64", "--reps", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "reference (this run, 64^2 matmul)" in out
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith("cpu ")]
+    assert [r[1] for r in rows] == ["float32", "bfloat16"]
+    assert all(float(r[2]) > 0 and float(r[7]) > 0 for r in rows)  # bare, pct_bare
