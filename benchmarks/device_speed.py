@@ -84,8 +84,11 @@ def _autocast(device: str, precision: str):
 
 
 def bare_forward(arch: str, factor: int, device: str, size: int, batch: int, precision: str,
-                 reps: int) -> float:
-    """GFLOP/s of the generator's forward on ``batch`` single frames of ``size``^2 cells."""
+                 reps: int, f: dict) -> float:
+    """GFLOP/s of the generator's forward on ``batch`` single frames of ``size``^2 cells.
+
+    ``f``: the network's FLOPs per fine pixel (``speed.generator_flops(arch, factor)``).
+    """
     import torch
 
     g = _model(arch, factor).generator.to(device).eval()
@@ -93,7 +96,6 @@ def bare_forward(arch: str, factor: int, device: str, size: int, batch: int, pre
     x = torch.rand(batch, 1, 1, size, size, device=device)
     noise = torch.randn(batch, 1, cfg.noise_channels_total, size, size, device=device)
     init = torch.randn(batch, cfg.noise_channels, size, size, device=device)
-    f = generator_flops(arch, factor)
     flops = (f["per_frame_px"] + f["per_seq_px"]) * batch * (size * factor) ** 2
 
     def call():
@@ -104,13 +106,13 @@ def bare_forward(arch: str, factor: int, device: str, size: int, batch: int, pre
 
 
 def end_to_end(arch: str, factor: int, device: str, size: int, steps: int, members: int,
-               precision: str, reps: int) -> tuple[float, float]:
-    """``(member-frames/s, GFLOP/s)`` of ``xstochsr.downscale`` on ``device``."""
+               precision: str, reps: int, f: dict) -> tuple[float, float]:
+    """``(member-frames/s, GFLOP/s)`` of ``xstochsr.downscale`` on ``device`` (``f`` as in
+    :func:`bare_forward`)."""
     import xstochsr
 
     model = _model(arch, factor)
     da = _field(size, steps)
-    f = generator_flops(arch, factor)
     fine = (size * factor) ** 2
     flops = members * (f["per_frame_px"] * steps + f["per_seq_px"]) * fine
 
@@ -155,10 +157,11 @@ def main(argv=None) -> int:
              "TF32 rate" if conv_tf32 else ""))
     rows = []
     for arch in args.arch:
+        f = generator_flops(arch, args.factor)  # counted once per network, on the CPU
         for prec in ("float32", "bfloat16"):
-            bare = bare_forward(arch, args.factor, dev, args.size, args.batch, prec, args.reps)
+            bare = bare_forward(arch, args.factor, dev, args.size, args.batch, prec, args.reps, f)
             mfs, e2e = end_to_end(arch, args.factor, dev, args.size, args.steps, args.members,
-                                  prec, args.reps)
+                                  prec, args.reps, f)
             rows.append(dict(arch=arch, precision=prec, bare_gflops=round(bare, 1),
                              bare_pct_peak=round(100 * bare / peak[prec], 1),
                              e2e_member_frames_s=round(mfs, 2), e2e_gflops=round(e2e, 1),

@@ -22,6 +22,8 @@ import numpy as np
 import xarray as xr
 from pack_rain_subset import rain_encoding
 
+from xstochsr.io import write_netcdf
+
 
 def pick(ds: xr.Dataset, per_range: int, frames: int) -> xr.Dataset:
     """The first ``per_range`` training sequences of every range, first ``frames`` frames."""
@@ -43,9 +45,7 @@ def main(argv=None) -> int:
         f"\n{Path(__file__).name}: training ranges only, first {args.per_range} sequences per "
         f"range (sequences {', '.join(map(str, ds['sequence'].values))}), first "
         f"{args.frames} frames, rain_rate packed as int16 in 0.01 mm h-1")
-    tmp = args.out.with_suffix(".nc.tmp")
-    ds.to_netcdf(tmp, encoding=rain_encoding(ds["rain_rate"]))
-    tmp.replace(args.out)
+    write_netcdf(ds, args.out, encoding=rain_encoding(ds["rain_rate"]))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, "
           f"{ds.sizes['sequence']} sequences x {ds.sizes['time']} frames)")
     return 0

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import xarray as xr
 
+from xstochsr.io import write_netcdf
+
 TRAIN = slice(0, 112)
 
 
@@ -36,9 +38,7 @@ def main(argv=None) -> int:
     enc = rain_encoding(ds["rain_rate"])
     ds.attrs["history"] += (f"\n{Path(__file__).name}: sequences 0-111 of {args.source.name}, "
                             "rain_rate packed as int16 in 0.01 mm h-1")
-    tmp = args.out.with_suffix(".nc.tmp")
-    ds.to_netcdf(tmp, encoding=enc)
-    tmp.replace(args.out)
+    write_netcdf(ds, args.out, encoding=enc)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
