@@ -271,9 +271,18 @@ def test_error_members(rng, model):
         run(projected_field(rng), model, members=[1, 1])
 
 
-def test_error_dataset_input(rng, model):
-    with pytest.raises(InvalidInputError, match="Pick a variable"):
-        run(projected_field(rng).to_dataset(), model)
+def test_dataset_input_gives_a_dataset(rng, model):
+    """A Dataset gives a Dataset of ensembles, each variable as its DataArray would be."""
+    da = projected_field(rng)
+    ds = da.to_dataset()
+    out = run(ds, model)
+    assert isinstance(out, xr.Dataset) and list(out.data_vars) == [da.name]
+    xr.testing.assert_identical(out[da.name].drop_attrs(), run(da, model).drop_attrs())
+    two = ds.assign(other=da * 2)
+    with pytest.raises(InvalidInputError, match="variables="):
+        run(two, model)
+    with pytest.raises(InvalidInputError, match="Dataset"):
+        run(da, model, variables=[da.name])
 
 
 def test_deterministic_model_members_identical(rng):

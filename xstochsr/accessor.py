@@ -135,3 +135,17 @@ class SRAccessor:
         from .plot import plot_spectra
 
         return plot_spectra(self._obj, obs, **kwargs)
+
+
+@xr.register_dataset_accessor("sr")
+class SRDatasetAccessor:
+    """Stochastic super-resolution on a Dataset (``ds.sr``): several variables at once."""
+
+    def __init__(self, obj: xr.Dataset) -> None:
+        self._obj = obj
+
+    def downscale(self, **kwargs):
+        """Dataset of ensembles; see :func:`xstochsr.downscale` and :mod:`xstochsr.joint`."""
+        from .api import downscale
+
+        return downscale(self._obj, **kwargs)

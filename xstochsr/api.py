@@ -270,16 +270,19 @@ def downscale(
     tile: int | None = None,
     static: Any = None,
     precision: str = "auto",
-) -> xr.DataArray:
+    variables: Sequence[str] | None = None,
+) -> xr.DataArray | xr.Dataset:
     """Downscale a coarse field into an ensemble of fine, temporally consistent fields.
 
     Parameters
     ----------
-    da : xarray.DataArray
+    da : xarray.DataArray or xarray.Dataset
         Coarse field with X and Y axes that cf-xarray can find (any dim names), an
         optional time axis, and any other dims (levels, forecast leads), which are
         batched over. Needs a ``units`` attribute when the model has units. NaN cells
-        (e.g. outside radar range) stay NaN in the fine cells under them.
+        (e.g. outside radar range) stay NaN in the fine cells under them. A Dataset
+        gives a Dataset of ensembles (:func:`xstochsr.joint.downscale_dataset`): a
+        model trained on several variables (wind components) downscales them jointly.
     factor : int, optional
         Refinement factor along X and Y. Default: the factor of ``model`` when it was
         built for one (its card's ``factor``), else 8.
@@ -339,13 +342,16 @@ def downscale(
         device has native bfloat16 (CUDA >= 8.0, CPUs with AVX512-BF16 or AMX) *and* the
         model's card records that bfloat16 kept its CRPS within 1 % of float32's; float32
         otherwise (:mod:`xstochsr.precision`). Written to ``xstochsr_precision``.
+    variables : sequence of str, optional
+        Only for a Dataset: the variables to downscale (default: a several-variable
+        model's own, found by name or standard_name; else the Dataset's one field).
 
     Returns
     -------
-    xarray.DataArray
+    xarray.DataArray or xarray.Dataset
         Dims ``("realization", *da.dims)`` on the fine grid; same name, attrs, units
         and non-spatial coords as ``da``; ``history`` gains a line. Lazy (dask) if
-        ``da`` is dask-backed.
+        ``da`` is dask-backed. A Dataset for a Dataset: one such ensemble per variable.
 
     Raises
     ------
@@ -365,13 +371,42 @@ def downscale(
     >>> ens.dims  # doctest: +SKIP
     ('realization', 'time', 'y', 'x')
     """
+    kw = dict(model=model, seed=seed, time_chunk=time_chunk, batch_size=batch_size,
+              device=device, target_grid=target_grid, regrid_method=regrid_method,
+              regrid_input=regrid_input, conserve=conserve, progress=progress,
+              memory_limit=memory_limit, tile=tile, static=static, precision=precision)
+    if isinstance(da, xr.Dataset):
+        from .joint import downscale_dataset
+
+        return downscale_dataset(da, factor, members, variables=variables, **kw)
+    if variables is not None:
+        raise InvalidInputError(
+            "variables= picks variables of a Dataset; this is a DataArray. Pass the Dataset "
+            "(xstochsr.downscale(ds, variables=[...])) or drop variables=.")
+    return _downscale_array(da, factor, members, **kw)
+
+
+def _downscale_array(da, factor=None, members=10, *, model=None, seed=None, time_chunk=None,
+                     batch_size=None, device="cpu", target_grid=None, regrid_method=None,
+                     regrid_input=False, conserve=None, progress=None, memory_limit=None,
+                     tile=None, static=None, precision="auto", channel_dim=None):
+    """:func:`downscale` of one DataArray; ``channel_dim`` stacks a joint model's variables.
+
+    ``channel_dim`` (set by :mod:`xstochsr.joint` only) is the dimension holding a
+    several-variable model's inputs in its channel order, the last of the batched dims.
+    """
     _check.check_dataarray(da, "downscale")
     da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone below
     req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device,
                     memory_limit=memory_limit, tile=tile)
-    plan, layout = _plan(req, conserve, regrid_input)
+    nch = _joint_channels(req.model, da, channel_dim)
+    plan, layout = _plan(req, conserve, regrid_input, group=nch)
     plan = _static.attach(plan, layout, static)  # the model bound to its static fields
     plan, used = _precision.attach(plan, precision)
+    if nch > 1:  # rows of one variable each <-> the network's channels
+        from .joint import Interleaved
+
+        plan = replace(plan, model=Interleaved(plan.model, nch))
     out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
                    req.model, req.seed, req.picked, plan.conserve)
@@ -383,6 +418,24 @@ def downscale(
 
         result = regrid(result, target_grid, method=regrid_method)
     return result
+
+
+def _joint_channels(model: Downscaler, da: xr.DataArray, channel_dim: str | None) -> int:
+    """Variables a model takes at once (1 for most), checked against ``da``'s layout."""
+    channels = model.card.channels or []
+    if not channels:
+        if channel_dim is not None:
+            raise InvalidInputError(f"Model {model.name!r} downscales one variable at a time.")
+        return 1
+    names = [c["name"] for c in channels]
+    if channel_dim is None:
+        raise InvalidInputError(
+            f"Model {model.name!r} downscales {names} together; pass a Dataset that holds "
+            f"them: xstochsr.downscale(ds, model={model.name!r}) or "
+            f"ds.sr.downscale(model={model.name!r}).")
+    if da.sizes.get(channel_dim) != len(names):
+        raise InvalidInputError(f"Model {model.name!r} needs {len(names)} variables {names}.")
+    return len(names)
 
 
 def _validate(da, factor, members, model, seed, time_chunk, batch_size, device, *,
@@ -445,8 +498,12 @@ class _Layout:
     n_members: int
 
 
-def _plan(req: _Request, conserve: bool | None, regrid_input: bool) -> tuple[_Plan, _Layout]:
-    """Units, conservation, sequences, time chunks and batches of one call."""
+def _plan(req: _Request, conserve: bool | None, regrid_input: bool,
+          group: int = 1) -> tuple[_Plan, _Layout]:
+    """Units, conservation, sequences, time chunks and batches of one call.
+
+    ``group``: rows that must stay in one model call (a joint model's variables).
+    """
     da, axes, model_obj, factor = req.da, req.axes, req.model, req.factor
     if regrid_input or model_obj.card.native_grid_spacing:
         da = _native_spacing(da, model_obj, regrid_input)
@@ -479,7 +536,7 @@ def _plan(req: _Request, conserve: bool | None, regrid_input: bool) -> tuple[_Pl
                                 memory_limit=req.memory_limit, tile=req.tile)
     plan = replace(plan, tiles=tiles, threads=_parallel.configured_threads(),
                    checkpoint=_resume.current())
-    jobs = _jobs(req.member_ids, nseq, bsize)
+    jobs = _jobs(req.member_ids, nseq, bsize, group)
     layout = _Layout(da, axes, other, data, lazy, jobs, segments, tchunk, (ny, nx),
                      len(req.member_ids))
     return plan, layout
@@ -537,10 +594,15 @@ def _first_chunk(da: xr.DataArray, t: str) -> int:
     return int(chunks[0]) if chunks else DEFAULT_TIME_CHUNK
 
 
-def _jobs(member_ids: list[int], nseq: int, bsize: int) -> list[tuple[list[int], int, int]]:
-    """Split members x sequences into calls of at most ``bsize`` sequences x members."""
-    per_member_group = max(1, min(len(member_ids), bsize))
-    seq_per_call = max(1, bsize // per_member_group)
+def _jobs(member_ids: list[int], nseq: int, bsize: int,
+          group: int = 1) -> list[tuple[list[int], int, int]]:
+    """Split members x sequences into calls of at most ``bsize`` sequences x members.
+
+    Rows go in whole groups of ``group`` (a joint model's variables of one sequence), so a call
+    may exceed ``bsize`` when a group alone does.
+    """
+    per_member_group = max(1, min(len(member_ids), bsize // group))
+    seq_per_call = max(group, bsize // per_member_group // group * group)
     jobs = []
     for i in range(0, len(member_ids), per_member_group):
         for b0 in range(0, nseq, seq_per_call):

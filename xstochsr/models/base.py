@@ -108,6 +108,12 @@ class ModelCard:
         training: the network sees ``(value - mean) / std``) and ``grid_spacing``
         (``{"value": ..., "units": ...}`` of the fine grid it was trained on, or None).
         See :mod:`xstochsr.static`.
+    channels : list of dict or None
+        The variables of a model trained on several at once (e.g. eastward and
+        northward wind), in the network's channel order; None (the default, and every
+        one-variable card) otherwise. Each entry: ``name``, ``standard_name``,
+        ``long_name`` and ``units`` (each a string or None); the transform is then a
+        ``channels`` spec with one part per entry (:mod:`xstochsr.models.transforms`).
     """
 
     name: str
@@ -128,18 +134,25 @@ class ModelCard:
     training_range: dict | None = None
     weights_sha256: str = ""
     static: list | None = None
+    channels: list | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, JSON-serialisable.
 
-        ``static`` is left out when None, so a card without static predictors is
-        byte for byte what it was before that field existed (its digest, which the
+        ``static`` and ``channels`` are left out when None, so a card without them is
+        byte for byte what it was before those fields existed (its digest, which the
         weights file holds, stays valid).
         """
         d = dataclasses.asdict(self)
-        if d["static"] is None:
-            del d["static"]
+        for key in ("static", "channels"):
+            if d[key] is None:
+                del d[key]
         return d
+
+    @property
+    def variables(self) -> list[str]:
+        """Names of the variables the model downscales (one unless ``channels``)."""
+        return [c["name"] for c in self.channels] if self.channels else [self.variable]
 
     def to_json(self) -> str:
         """JSON text, keys sorted for stable hashes."""
@@ -181,7 +194,7 @@ _SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
     "scores": ((dict,), False), "description": ((str,), False), "license": ((str,), False),
     "citation": ((str,), False), "package_version": ((str,), False),
     "weights_sha256": ((str,), False), "training_range": ((dict,), True),
-    "static": ((list,), True),
+    "static": ((list,), True), "channels": ((list,), True),
 }
 #: Largest factor a card may declare (the generator supports 2 to 16; baselines any).
 MAX_CARD_FACTOR = 64
@@ -220,6 +233,29 @@ def _check_schema(d: dict[str, Any]) -> None:
                        spacing)
     for entry in d.get("static") or []:
         _check_static_entry(entry)
+    channels = d.get("channels")
+    if channels is not None:
+        _check_channels(channels, transform)
+
+
+def _check_channels(channels: list, transform: dict) -> None:
+    """Check a card's ``channels`` list (see :class:`ModelCard`) against its transform."""
+    expected = ("a list of two or more {'name': <str>, 'standard_name': <str or null>, "
+                "'long_name': <str or null>, 'units': <str or null>}")
+    if len(channels) < 2:
+        raise _bad("channels", expected, channels)
+    for entry in channels:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or any(
+                not isinstance(entry.get(k), (str, type(None)))
+                for k in ("standard_name", "long_name", "units")):
+            raise _bad("channels", expected, entry)
+    if len({e["name"] for e in channels}) != len(channels):
+        raise _bad("channels", "a list of distinct variable names", channels)
+    parts = transform.get("channels")
+    if transform.get("kind") != "channels" or not isinstance(parts, list) \
+            or len(parts) != len(channels):
+        raise _bad("transform", f"a 'channels' spec with {len(channels)} parts (one per "
+                   "entry of 'channels')", transform)
 
 
 def _check_static_entry(entry: Any) -> None:

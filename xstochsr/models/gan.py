@@ -218,6 +218,12 @@ class GANModel(Downscaler):
         cfg = generator.config
         if card.architecture and GeneratorConfig.from_dict(card.architecture) != cfg:
             raise ModelCardError("The card's architecture does not match the generator's config.")
+        n_vars = len(card.channels or []) or 1
+        if n_vars != cfg.out_channels or n_vars != cfg.in_channels:
+            raise ModelCardError(
+                f"The card lists {n_vars} variable(s) but the generator takes "
+                f"{cfg.in_channels} and gives {cfg.out_channels} channel(s); save the model "
+                "again.")
         n_static = len(card.static or [])
         if n_static != cfg.static_channels:
             raise ModelCardError(
@@ -265,6 +271,10 @@ class GANModel(Downscaler):
     ) -> tuple[np.ndarray, Any]:
         """Downscale ``x`` (B, T, H, W) -> (M, B, T, fH, fW); see :meth:`Downscaler.run`.
 
+        A model of several variables (``card.channels``) takes ``x`` ``(B, T, C, H, W)``
+        in the card's channel order and units and gives ``(M, B, T, C, fH, fW)``;
+        :func:`xstochsr.downscale` on a Dataset arranges that (:mod:`xstochsr.joint`).
+
         Frames are processed one at a time with the GRU state carried, so splitting a
         series into time chunks (passing ``state`` on) gives bit-identical results.
         ``state`` is a tensor ``(M*B, width, H, W)`` on ``device``. ``origin`` is the
@@ -282,18 +292,21 @@ class GANModel(Downscaler):
         self.check_factor(factor)
         g = self.generator.to(device).eval()
         members = [int(m) for m in members]
-        nm, (nb, nt, ny, nx) = len(members), x.shape
-        xn = transforms.forward(np.asarray(x, dtype=np.float32), self.card.transform)
+        x5 = self._channels_in(np.asarray(x, dtype=np.float32))
+        nm, (nb, nt, nc, ny, nx) = len(members), x5.shape
+        nco = g.config.out_channels
+        xn = transforms.forward(x5, self.card.transform)
         xt = torch.from_numpy(np.ascontiguousarray(xn, dtype=np.float32)).to(device)
-        xt = xt.unsqueeze(0).expand(nm, -1, -1, -1, -1).reshape(nm * nb, nt, 1, ny, nx)
+        xt = xt.unsqueeze(0).expand(nm, -1, -1, -1, -1, -1).reshape(nm * nb, nt, nc, ny, nx)
         constrained = bool(g.config.constraint)  # output already in physical units
         xp = None
         if constrained:
-            xp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-            xp = xp.unsqueeze(0).expand(nm, -1, -1, -1, -1).reshape(nm * nb, nt, 1, ny, nx)
+            xp = torch.from_numpy(np.ascontiguousarray(x5, dtype=np.float32)).to(device)
+            xp = xp.unsqueeze(0).expand(nm, -1, -1, -1, -1, -1).reshape(nm * nb, nt, nc, ny,
+                                                                          nx)
         f = self.card.factor
         st = self._static_tensor(static, nm, nb, ny * f, nx * f, device)
-        out = np.empty((nm, nb, nt, ny * f, nx * f), dtype=np.float32)
+        out = np.empty((nm, nb, nt, nco, ny * f, nx * f), dtype=np.float32)
         h = state
         with torch.inference_mode():
             for i in range(nt):
@@ -307,11 +320,29 @@ class GANModel(Downscaler):
                 y, h = g(xt[:, i : i + 1], None if noise is None else noise.unsqueeze(1), h, init,
                          **({"coarse": xp[:, i : i + 1], "transform": self.card.transform}
                             if constrained else {}), static=st)
-                y = y[:, 0, 0].float()
+                y = y[:, 0].float()  # (nm*nb, C, fH, fW)
                 if not constrained:
                     y = transforms.inverse(y, self.card.transform)
-                out[:, :, i] = y.reshape(nm, nb, ny * f, nx * f).cpu().numpy()
-        return out, h
+                out[:, :, i] = y.reshape(nm, nb, nco, ny * f, nx * f).cpu().numpy()
+        return (out if x.ndim == 5 else out[:, :, :, 0]), h
+
+    def _channels_in(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as ``(B, T, C, H, W)``, checked against the network's input channels."""
+        from ..errors import InvalidInputError
+
+        nc = self.generator.config.in_channels
+        if x.ndim == 4 and nc == 1:
+            return x[:, :, None]
+        if x.ndim == 5 and x.shape[2] == nc:
+            return x
+        if nc == 1:
+            raise InvalidInputError(
+                f"Model {self.name!r} downscales one variable: x must be (B, T, H, W), got "
+                f"shape {x.shape}.")
+        raise InvalidInputError(
+            f"Model {self.name!r} downscales {nc} variables at once "
+            f"({self.card.variables}): x must be (B, T, {nc}, H, W) in that order, got shape "
+            f"{x.shape}. From xarray, pass the Dataset: xstochsr.downscale(ds, model=...).")
 
     def _static_tensor(self, static, nm, nb, fy, fx, device):
         """Normalise ``static`` with the card's statistics: ``(nm*nb, n, fy, fx)`` or None."""

@@ -15,6 +15,10 @@ model always applies exactly the transform it was trained with:
 ``{"kind": "minmax", "min": a, "max": b}``
     ``(x - a) / (b - a)`` clipped to [0, 1], for a sigmoid output.
 ``{"kind": "identity"}``
+``{"kind": "channels", "channels": [spec_0, spec_1, ...]}``
+    One spec per channel of a several-variable model (e.g. eastward and northward
+    wind, each standardised with its own mean and std): channel ``i`` of the axis
+    ``-3`` of ``(..., C, H, W)`` goes through ``spec_i``.
 
 All functions work on numpy arrays and torch tensors alike.
 """
@@ -28,9 +32,11 @@ import numpy as np
 
 from ..errors import ModelCardError
 
-__all__ = ["forward", "inverse", "fit", "KINDS"]
+__all__ = ["forward", "inverse", "fit", "KINDS", "CHANNELS", "n_channels", "channel_spec"]
 
 KINDS = ("log_rain", "log_threshold", "standardize", "minmax", "identity")
+#: The kind that stacks one spec per channel (not a choice for ``fit``).
+CHANNELS = "channels"
 
 
 def _lib(x: Any):
@@ -43,14 +49,51 @@ def _lib(x: Any):
 
 def _check(spec: dict) -> str:
     kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind == CHANNELS:
+        parts = spec.get("channels")
+        if not isinstance(parts, list) or not parts:
+            raise ModelCardError(
+                f"Transform {spec!r} must list one spec per channel under 'channels'.")
+        for p in parts:
+            if not isinstance(p, dict) or p.get("kind") == CHANNELS:
+                raise ModelCardError(f"Per-channel transform {p!r} is not a plain spec.")
+            _check(p)
+        return kind
     if kind not in KINDS:
         raise ModelCardError(f"Unknown transform {spec!r}; known kinds: {KINDS}.")
     return kind
 
 
+def n_channels(spec: dict) -> int:
+    """Channels a spec describes: the length of a ``channels`` spec, else 1."""
+    return len(spec["channels"]) if _check(spec) == CHANNELS else 1
+
+
+def channel_spec(spec: dict, i: int) -> dict:
+    """Return the spec of channel ``i`` (the spec itself for a one-channel spec)."""
+    return spec["channels"][i] if _check(spec) == CHANNELS else spec
+
+
+def _per_channel(x, spec: dict, fn):
+    """Apply ``fn(x_i, spec_i)`` to each channel ``i`` of axis -3 and stack the results."""
+    parts = spec["channels"]
+    if x.ndim < 3 or x.shape[-3] != len(parts):
+        raise ModelCardError(
+            f"A {len(parts)}-channel transform needs arrays shaped (..., {len(parts)}, H, W); "
+            f"got shape {tuple(x.shape)}.")
+    lib = _lib(x)
+    out = [fn(x[..., i, :, :], p) for i, p in enumerate(parts)]
+    return lib.stack(out, axis=-3) if lib is np else lib.stack(out, dim=-3)
+
+
 def forward(x, spec: dict):
-    """Physical units -> network space. ``x``: array or tensor of any shape."""
+    """Physical units -> network space. ``x``: array or tensor of any shape.
+
+    A ``channels`` spec needs ``x`` shaped ``(..., C, H, W)``.
+    """
     kind = _check(spec)
+    if kind == CHANNELS:
+        return _per_channel(x, spec, forward)
     lib = _lib(x)
     if kind == "identity":
         return x
@@ -77,6 +120,8 @@ def forward(x, spec: dict):
 def inverse(y, spec: dict):
     """Network space -> physical units (the inverse of :func:`forward` where it is one)."""
     kind = _check(spec)
+    if kind == CHANNELS:
+        return _per_channel(y, spec, inverse)
     lib = _lib(y)
     if kind == "identity":
         return y

@@ -83,9 +83,10 @@ class TrainingData:
 
     Attributes
     ----------
-    fine : ndarray ``(S, T, Y, X)`` float32
+    fine : ndarray ``(S, T, Y, X)`` or ``(S, T, C, Y, X)`` float32
         Fine field in model units; NaN where missing. Y and X are multiples of f.
-    coarse : ndarray ``(S, T, Y/f, X/f)`` float32
+        The channel axis is there only for several variables trained jointly.
+    coarse : ndarray ``(S, T, Y/f, X/f)`` or ``(S, T, C, Y/f, X/f)`` float32
         Coarse input in model units; NaN only where a whole block is missing.
     factor : int
     runs : list of (s, t0, t1)
@@ -106,6 +107,19 @@ class TrainingData:
     info: dict[str, Any]
     static: np.ndarray | None = None
 
+    @property
+    def channels(self) -> int:
+        """C, the number of variables (1 without a channel axis)."""
+        return 1 if self.fine.ndim == 4 else int(self.fine.shape[2])
+
+    def fine5(self) -> np.ndarray:
+        """``fine`` as ``(S, T, C, Y, X)`` (a view)."""
+        return self.fine if self.fine.ndim == 5 else self.fine[:, :, None]
+
+    def coarse5(self) -> np.ndarray:
+        """``coarse`` as ``(S, T, C, Y/f, X/f)`` (a view)."""
+        return self.coarse if self.coarse.ndim == 5 else self.coarse[:, :, None]
+
 
 @dataclasses.dataclass
 class Batch:
@@ -113,13 +127,13 @@ class Batch:
 
     Attributes
     ----------
-    coarse : ndarray ``(B, L, 1, P, P)`` float32, finite
-    fine : ndarray ``(B, L, 1, P*f, P*f)`` float32, finite (missing values filled)
-    mask : ndarray ``(B, L, 1, P*f, P*f)`` float32 or None
+    coarse : ndarray ``(B, L, C, P, P)`` float32, finite (C = 1 for one variable)
+    fine : ndarray ``(B, L, C, P*f, P*f)`` float32, finite (missing values filled)
+    mask : ndarray ``(B, L, C, P*f, P*f)`` float32 or None
         1 where the fine target is valid, 0 where it was NaN; None if all valid.
-    coarse_phys : ndarray ``(B, L, 1, P, P)`` float32 or None
+    coarse_phys : ndarray ``(B, L, C, P, P)`` float32 or None
         The coarse input in physical (model) units, NaN filled with 0.
-    fine_phys : ndarray ``(B, L, 1, P*f, P*f)`` float32 or None
+    fine_phys : ndarray ``(B, L, C, P*f, P*f)`` float32 or None
         The fine target in physical units, unsmoothed, NaN filled with 0.
     static : ndarray ``(B, n, P*f, P*f)`` float32 or None
         Normalised static predictors cut at the target's window (same flips/rotations).
@@ -265,7 +279,7 @@ def _cell_fraction(frames: np.ndarray, f: int, fn) -> np.ndarray:
 
 def load_training_data(
     obj: xr.Dataset | xr.DataArray,
-    var: str | None = None,
+    var: str | list[str] | None = None,
     factor: int = 8,
     *,
     coarse: xr.DataArray | None = None,
@@ -282,8 +296,12 @@ def load_training_data(
         Fine sequences with time, y and x axes (CF roles found by
         :func:`xstochsr.grid.find_axes`, any dimension names), optionally one more
         dimension of independent sequences. Loaded into memory as float32.
-    var : str, optional
-        Variable of a Dataset (needed if it holds several).
+    var : str or list of str, optional
+        Variable of a Dataset (needed if it holds several). A list of two or more
+        names trains one model on all of them jointly (e.g. ``["ua", "va"]``): the
+        arrays gain a channel axis, ``fine`` ``(S, T, C, Y, X)``, each variable keeps
+        its own units (a wind pair is brought to the eastward component's units) and
+        ``info["channels"]`` describes each.
     factor : int
         Downscaling factor.
     coarse : xarray.DataArray, optional
@@ -312,6 +330,12 @@ def load_training_data(
     from ..grid import find_axes
     from ..validation import check_values
 
+    if isinstance(var, (list, tuple)):
+        if len(var) == 1:
+            var = var[0]
+        else:
+            return _load_several(obj, list(var), factor, coarse=coarse, units=units,
+                                 rain=rain, static=static, static_stats=static_stats)
     da = _select(obj, var)
     from ..accumulation import to_rate  # ERA5 tp (m, time: sum) -> a rate, not "0.1 m dry"
 
@@ -380,6 +404,75 @@ def load_training_data(
         sarr = np.ascontiguousarray(sarr[..., : fine.shape[2], : fine.shape[3]])
     return TrainingData(fine=fine, coarse=cdata, factor=factor, runs=runs, info=info,
                         static=sarr)
+
+
+#: standard_name prefixes of vector components: the second of a pair takes the first's units
+_VECTOR_PAIRS = (("eastward_", "northward_"), ("x_", "y_"), ("grid_eastward_", "grid_northward_"))
+
+
+def _pair_units(obj: xr.Dataset, names: list[str]) -> list[str | None]:
+    """Units to load each variable in: a vector's northward part in its eastward part's."""
+    out: list[str | None] = [None] * len(names)
+    sn = [str(obj[n].attrs.get("standard_name", "")) for n in names]
+    for i, a in enumerate(sn):
+        for j, b in enumerate(sn):
+            for east, north in _VECTOR_PAIRS:
+                if a.startswith(east) and b == north + a[len(east):]:
+                    out[j] = obj[names[i]].attrs.get("units")
+    return out
+
+
+def _load_several(obj, names, factor, *, coarse, units, rain, static, static_stats):
+    """:func:`load_training_data` for several variables at once: a channel axis."""
+    if not isinstance(obj, xr.Dataset):
+        raise InvalidInputError(
+            f"var={names} names several variables; pass the Dataset that holds them, not a "
+            f"{type(obj).__name__}.")
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"var={names} names a variable twice.")
+    missing = [n for n in names if n not in obj.data_vars]
+    if missing:
+        raise InvalidInputError(
+            f"No variable {missing[0]!r} in the Dataset; it holds {list(obj.data_vars)}.")
+    if coarse is not None:
+        raise InvalidInputError(
+            "coarse= (MOS pairs) takes one variable; train several variables on block means "
+            "of their fine fields (drop coarse=), or one variable at a time.")
+    if units is not None:
+        raise InvalidInputError(
+            "units= converts one variable; with several, convert them in the Dataset first "
+            "(each variable trains in its own units).")
+    wet = [n for n in names if is_precipitation(obj[n])] if rain is None else (
+        names if rain else [])
+    if wet:
+        raise InvalidInputError(
+            f"{wet} look like precipitation: joint models of several variables are for "
+            "signed, unbounded fields (winds, temperature) for now; train precipitation "
+            "on its own (var=" + repr(wet[0]) + ").")
+    parts = [load_training_data(obj, n, factor, units=u, rain=False,
+                                static=static if i == 0 else None,
+                                static_stats=static_stats if i == 0 else None)
+             for i, (n, u) in enumerate(zip(names, _pair_units(obj, names), strict=True))]
+    first = parts[0]
+    for n, p in zip(names[1:], parts[1:], strict=True):
+        if p.fine.shape != first.fine.shape or p.runs != first.runs:
+            raise InvalidInputError(
+                f"{n!r} has shape {p.fine.shape} and {names[0]!r} {first.fine.shape} (after "
+                "arranging as sequence, time, y, x): variables trained jointly must share "
+                "their grid and times. Regrid them onto one grid first (ds.sr.regrid).")
+    info = dict(first.info)
+    channels = [{"name": n, "standard_name": p.info["standard_name"],
+                 "long_name": p.info["long_name"], "units": p.info["units"]}
+                for n, p in zip(names, parts, strict=True)]
+    same_units = len({c["units"] for c in channels}) == 1
+    info.update(variable="+".join(names), standard_name=None, long_name=None,
+                units=channels[0]["units"] if same_units else None, channels=channels,
+                shape=[*first.fine.shape[:2], len(names), *first.fine.shape[2:]],
+                nan_fraction=float(np.mean([p.info["nan_fraction"] for p in parts])))
+    fine = np.stack([p.fine for p in parts], axis=2)
+    cdata = np.stack([p.coarse for p in parts], axis=2)
+    return TrainingData(fine=fine, coarse=cdata, factor=factor, runs=first.runs, info=info,
+                        static=first.static)
 
 
 def _coarse_partner(coarse, da, axes, seq, factor, units):
@@ -541,7 +634,7 @@ class PatchSampler:
         self.augment = augment
         self.zero_batch_fraction = float(zero_batch_fraction)
         self.target_smoothing = float(target_smoothing)
-        _, _, hc, wc = data.coarse.shape
+        hc, wc = data.coarse.shape[-2:]
         if hc < self.p or wc < self.p:
             raise DomainTooSmallError(
                 f"The coarse domain is {hc} x {wc} cells (fine {hc * self.f} x {wc * self.f} at "
@@ -559,20 +652,21 @@ class PatchSampler:
 
     def _build_candidates(self, runs, floor, thr, min_valid):
         f, p, lt = self.f, self.p, self.lt
-        fine = self.data.fine
-        hc, wc = fine.shape[2] // f, fine.shape[3] // f
+        fine = self.data.fine5()
+        hc, wc = fine.shape[-2] // f, fine.shape[-1] // f
         parts = []
         weights = []
         for s, a, b in runs:
             if b - a < lt:
                 continue
-            frames = fine[s, a:b, : hc * f, : wc * f]
-            vbox = _box_mean(_cell_fraction(frames, f, np.isfinite), lt, p)
+            frames = fine[s, a:b, :, : hc * f, : wc * f]
+            valid = np.isfinite(frames).all(axis=1)  # every variable present
+            vbox = _box_mean(_cell_fraction(valid, f, lambda v: v), lt, p)
             if floor is None:
                 w = np.ones_like(vbox)
             else:
-                with np.errstate(invalid="ignore"):
-                    wet = _cell_fraction(frames, f, lambda v: v > thr)  # NaN counts as dry
+                with np.errstate(invalid="ignore"):  # NaN counts as dry
+                    wet = _cell_fraction(frames[:, 0], f, lambda v: v > thr)
                 w = floor + _box_mean(wet, lt, p)
             w = np.where(vbox >= min_valid, w, 0.0)
             nt, ny, nx = w.shape
@@ -621,9 +715,9 @@ class PatchSampler:
 
     def zero_batch(self, n: int) -> Batch:
         """``n`` sequences of zeros (no rain) in physical units, transformed."""
-        p, lt, f = self.p, self.lt, self.f
-        c = np.zeros((n, lt, 1, p, p), np.float32)
-        y = np.zeros((n, lt, 1, p * f, p * f), np.float32)
+        p, lt, f, nc = self.p, self.lt, self.f, self.data.channels
+        c = np.zeros((n, lt, nc, p, p), np.float32)
+        y = np.zeros((n, lt, nc, p * f, p * f), np.float32)
         return Batch(coarse=np.asarray(transforms.forward(c, self.spec), np.float32),
                      fine=np.asarray(transforms.forward(y, self.spec), np.float32), mask=None,
                      coarse_phys=c, fine_phys=y)
@@ -634,15 +728,16 @@ class PatchSampler:
         ``ops[i]`` in 0..7: ``k = op % 4`` rotations by 90 degrees, then a left-right
         flip if ``op >= 4`` (the 8 symmetries of the square).
         """
-        p, lt, f = self.p, self.lt, self.f
+        p, lt, f, nc = self.p, self.lt, self.f, self.data.channels
         n = len(origins)
-        c = np.empty((n, lt, p, p), np.float32)
-        y = np.empty((n, lt, p * f, p * f), np.float32)
+        c = np.empty((n, lt, nc, p, p), np.float32)
+        y = np.empty((n, lt, nc, p * f, p * f), np.float32)
         sd = self.data.static
         st = None if sd is None else np.empty((n, sd.shape[1], p * f, p * f), np.float32)
+        coarse, fine = self.data.coarse5(), self.data.fine5()
         for k, (s, t, i, j) in enumerate(origins):
-            c[k] = self.data.coarse[s, t:t + lt, i:i + p, j:j + p]
-            y[k] = self.data.fine[s, t:t + lt, i * f:(i + p) * f, j * f:(j + p) * f]
+            c[k] = coarse[s, t:t + lt, :, i:i + p, j:j + p]
+            y[k] = fine[s, t:t + lt, :, i * f:(i + p) * f, j * f:(j + p) * f]
             if st is not None:
                 st[k] = sd[s if len(sd) > 1 else 0, :, i * f:(i + p) * f, j * f:(j + p) * f]
             if ops is not None and ops[k]:
@@ -664,22 +759,32 @@ class PatchSampler:
             from scipy.ndimage import gaussian_filter
 
             s = self.target_smoothing
-            yn = gaussian_filter(yn, sigma=(0, 0, s, s), mode="reflect").astype(np.float32)
-        mask = None if valid.all() else valid.astype(np.float32)[:, :, None]
-        return Batch(coarse=cn[:, :, None], fine=yn[:, :, None], mask=mask,
-                     coarse_phys=np.nan_to_num(c, nan=0.0)[:, :, None],
-                     fine_phys=np.nan_to_num(y, nan=0.0)[:, :, None], static=st)
+            yn = gaussian_filter(yn, sigma=(0, 0, 0, s, s), mode="reflect").astype(np.float32)
+        mask = None if valid.all() else valid.astype(np.float32)
+        return Batch(coarse=cn, fine=yn, mask=mask, coarse_phys=np.nan_to_num(c, nan=0.0),
+                     fine_phys=np.nan_to_num(y, nan=0.0), static=st)
 
 
 def fit_transform(data: TrainingData, runs: list[tuple[int, int, int]], kind: str) -> dict:
-    """Fit transform ``kind`` on the frames of the training ``runs`` only."""
-    if kind in ("log_rain", "log_threshold", "identity"):
+    """Fit transform ``kind`` on the frames of the training ``runs`` only.
+
+    With several variables (a channel axis) each channel gets its own statistics: a
+    ``{"kind": "channels", "channels": [...]}`` spec.
+    """
+    if kind in ("log_rain", "log_threshold", "identity") and data.channels == 1:
         return transforms.fit(np.empty(0), kind)
-    frames = [data.fine[s, a:b] for s, a, b in runs]
-    sample = np.concatenate([f.ravel() for f in frames]) if frames else data.fine.ravel()
-    if sample.size > 5_000_000:  # a strided subset is plenty for a mean and a std
-        sample = sample[:: sample.size // 5_000_000 + 1]
-    return transforms.fit(sample, kind)
+    fine = data.fine5()
+    specs = []
+    for ch in range(data.channels):
+        frames = [fine[s, a:b, ch] for s, a, b in runs]
+        sample = (np.concatenate([f.ravel() for f in frames]) if frames
+                  else fine[:, :, ch].ravel())
+        if sample.size > 5_000_000:  # a strided subset is plenty for a mean and a std
+            sample = sample[:: sample.size // 5_000_000 + 1]
+        specs.append(transforms.fit(sample, kind))
+    if data.channels == 1:
+        return specs[0]
+    return {"kind": transforms.CHANNELS, "channels": specs}
 
 
 def synthetic_rain(
