@@ -391,15 +391,30 @@ class Trainer:
         # A terrain-blind init= model gains static predictors: its weights load, the new
         # static convolutions start from their initial draw.
         self.gcfg = dataclasses.replace(self.gcfg, static_channels=n_static)
+        nch = self.data.channels
+        if self.init_model is None and nch > 1:  # several variables: one channel each
+            self.gcfg = dataclasses.replace(self.gcfg, in_channels=nch, out_channels=nch,
+                                            wind_head=cfg.gen_wind_head)
+        elif self.init_model is None and cfg.gen_wind_head:
+            raise InvalidInputError(
+                f"gen_wind_head={cfg.gen_wind_head!r} makes the winds of a pair; this run "
+                f"trains one variable ({info['variable']!r}). Use var=['ua', 'va'].")
+        if self.gcfg.out_channels != nch:
+            raise InvalidInputError(
+                f"The generator gives {self.gcfg.out_channels} channel(s) but the data has "
+                f"{nch} variable(s); init= and resumed runs need the variables they were "
+                "trained on.")
         if self.gcfg.constraint == "multiplicative" and not info["rain"]:
             warnings.warn("constraint='multiplicative' on a field that is not precipitation: "
                           "outputs keep the sign of the coarse value; for signed fields use "
                           "constraint='additive'.", stacklevel=3)
         self.objective = cfg.build_objective()
+        _check_wind_terms(self.objective, info, self.gcfg.wind_head)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_torch_seed(self.seed, _INIT))
             self.G = Generator(self.gcfg)
-            ccfg = cfg.critic_config()
+            ccfg = dataclasses.replace(cfg.critic_config(), fine_channels=nch,
+                                       coarse_channels=nch)
             if n_static:  # the critic sees the static fields beside each fine frame
                 ccfg = dataclasses.replace(ccfg, fine_channels=ccfg.fine_channels + n_static)
             self.D = Critic(ccfg) if self.objective.adversarial else None
@@ -729,7 +744,7 @@ class Trainer:
         n, t, _, h, w = vb.coarse.shape
         was_training = self.G.training
         self.G.eval()
-        out = np.empty((members, *vb.fine.shape[:2], *vb.fine.shape[-2:]), np.float32)
+        out = np.empty((members, *vb.fine.shape), np.float32)  # (M, n, t, C, fh, fw)
         with torch.no_grad():
             for mi in range(members):
                 for i in range(0, n, self.cfg.batch_size):
@@ -750,14 +765,17 @@ class Trainer:
                             vb.static[sl])).to(self.device)
                     with self._autocast():
                         y, _ = self.G(c, noise, None, init, **kw)
-                    y = y.float()[:, :, 0]
+                    y = y.float()
                     if not self.gcfg.constraint:
                         y = transforms.inverse(y, self.spec)
                     out[mi, i:i + b] = y.cpu().numpy()
         self.G.train(was_training)
-        truth = vb.fine_phys[:, :, 0].copy()
+        truth = vb.fine_phys.copy()
         if vb.mask is not None:
-            truth[vb.mask[:, :, 0] == 0] = np.nan
+            truth[vb.mask == 0] = np.nan
+        # several variables: each channel scored as more sequences (n*C of them)
+        out = np.moveaxis(out, 3, 2).reshape(members, -1, *out.shape[2:3], *out.shape[-2:])
+        truth = np.moveaxis(truth, 2, 1).reshape(-1, *truth.shape[1:2], *truth.shape[-2:])
         wet = self.spec.get("threshold") if self.kind in ("log_rain", "log_threshold") else None
         return scores(out, truth, wet_threshold=wet)
 
@@ -1073,12 +1091,37 @@ class Trainer:
                          f"{info['variable']} ({info['frames']} frames), factor {cfg.factor}."),
             citation="Leinonen, Nerini & Berne (2021), IEEE TGRS 59(9):7211-7223.",
             static=info.get("static") or None,
+            channels=info.get("channels") or None,
         )
         gen = self.G.to("cpu").eval()
         model = GANModel(gen, card)
         model.history = hist
         model.checkpoint = self.last_checkpoint
         return model
+
+
+def _check_wind_terms(objective, info: dict, wind_head: str | None = None) -> None:
+    """Wind terms and heads need (eastward, northward) in channels 0 and 1; check early."""
+    from .losses import WIND_TERMS
+
+    used = [n for n in objective.terms if n in WIND_TERMS]
+    if wind_head:
+        used.append(f"wind_head={wind_head!r}")
+    if not used:
+        return
+    chans = info.get("channels") or []
+    if len(chans) < 2:
+        raise InvalidInputError(
+            f"Objective term(s) {used} score the vorticity and divergence of a wind pair; "
+            f"this run trains one variable ({info['variable']!r}). Train both components: "
+            "xstochsr.train(ds, var=['ua', 'va'], ...).")
+    sn = [str(c.get("standard_name") or "") for c in chans[:2]]
+    if all(sn) and not (sn[0].split("_")[0] in ("eastward", "x", "grid")
+                        and sn[1].split("_")[0] in ("northward", "y", "grid")):
+        raise InvalidInputError(
+            f"Objective term(s) {used} take the eastward component first and the northward "
+            f"second; var= gives {[c['name'] for c in chans[:2]]} with standard_names {sn}. "
+            "Reorder var=.")
 
 
 class _NonFiniteLoss(Exception):
