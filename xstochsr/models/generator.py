@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from ..errors import ModelCardError, UnsupportedFactorError
 from .blocks import ConvGRUCell, ReflectConv, ResBlock, Upsample2x, activation
 from .constraints import CONSTRAINTS, PRIORS, apply_constraint
+from .wind_head import WIND_HEADS, head_channels, physical_winds
 
 __all__ = ["GeneratorConfig", "Generator", "NoiseInjection", "SUPPORTED_FACTORS",
            "MAX_FINE_NOISE", "MAX_STATIC"]
@@ -109,6 +110,12 @@ class GeneratorConfig:
         (average-pooled by ``factor``) enters each frame's stem and, at every upsampling
         stage, the field pooled to that stage's resolution enters through a 3x3
         convolution (:class:`Generator`).
+    wind_head : {"streamfunction", "helmholtz"} or None
+        For a wind pair (2 channels in and out, ``constraint="additive"``): the last
+        convolution gives a streamfunction (and a velocity potential) whose centred
+        differences are ``u`` and ``v``, so the streamfunction part is non-divergent by
+        construction (:mod:`xstochsr.models.wind_head`). None (default, and every card
+        written before this setting existed): ``u`` and ``v`` directly.
     """
 
     factor: int = 8
@@ -126,6 +133,7 @@ class GeneratorConfig:
     constraint_prior: str | None = None
     constraint_dry: float | None = None
     static_channels: int = 0
+    wind_head: str | None = None
 
     def __post_init__(self) -> None:
         sc = self.static_channels
@@ -177,6 +185,16 @@ class GeneratorConfig:
                 f"constraint_prior must be one of {PRIORS} with constraint='multiplicative', "
                 f"or None; got {self.constraint_prior!r} with constraint={self.constraint!r}."
             )
+        if self.wind_head is not None and (
+                self.wind_head not in WIND_HEADS or self.out_channels != 2
+                or self.in_channels != 2 or self.constraint != "additive"
+                or self.output_activation != "none"):
+            raise ModelCardError(
+                f"wind_head must be one of {WIND_HEADS} on a wind pair (in_channels = "
+                f"out_channels = 2) with constraint='additive' and output_activation='none', "
+                f"or None; got {self.wind_head!r} with {self.in_channels} -> "
+                f"{self.out_channels} channels, constraint={self.constraint!r}, "
+                f"output_activation={self.output_activation!r}.")
         if self.factor not in SUPPORTED_FACTORS:
             raise UnsupportedFactorError(
                 f"The generator supports factors {SUPPORTED_FACTORS} (powers of two), not "
@@ -262,6 +280,8 @@ class GeneratorConfig:
             del d["constraint_prior"]
         if d["constraint_dry"] is None:
             del d["constraint_dry"]
+        if d["wind_head"] is None:
+            del d["wind_head"]
         return d
 
     @classmethod
@@ -347,7 +367,8 @@ class Generator(nn.Module):
             dec += [Upsample2x(), ResBlock(cin, cout, "leaky")]
             cin = cout
         self.decoder = nn.Sequential(*dec)
-        self.head = ReflectConv(cin, cfg.out_channels, 3)
+        self.head = ReflectConv(
+            cin, head_channels(cfg.wind_head) if cfg.wind_head else cfg.out_channels, 3)
         self.out_act = nn.Sigmoid() if cfg.output_activation == "sigmoid" else activation("none")
         # Built last, so the other weights draw the same random numbers as without them;
         # empty (no parameters, same state dict) when fine_noise == 0.
@@ -575,6 +596,8 @@ class Generator(nn.Module):
             from . import transforms
 
             def to_phys(v):
+                if self.config.wind_head:  # potentials -> non-divergent (+ chi) winds
+                    return physical_winds(v, self.config.wind_head, transform)
                 return transforms.inverse(self.out_act(v).float(), transform)
 
         cz = coarse.reshape(n, -1, *coarse.shape[-2:])

@@ -50,6 +50,11 @@ class TrainConfig:
         Lag-1 correlation of that fine noise between frames, in [0, 1)
         (``GeneratorConfig.fine_noise_memory``; 0: fresh every frame). Needs
         ``gen_fine_noise > 0``.
+    gen_wind_head : {"streamfunction", "helmholtz"} or None
+        For a wind pair (``var=["ua", "va"]``) with ``constraint="additive"``: the
+        generator gives a streamfunction (and velocity potential) whose centred
+        differences are the winds (``GeneratorConfig.wind_head``,
+        :mod:`xstochsr.models.wind_head`). None: the winds directly.
     critic_width, critic_coarse_blocks, critic_stream_blocks, critic_dense : int
         :class:`~xstochsr.models.critic.CriticConfig` fields.
     critic_fine_widths : list of int or None
@@ -184,6 +189,7 @@ class TrainConfig:
     gen_upsample_widths: list[int] | None = None
     gen_fine_noise: int = 0
     gen_fine_noise_memory: float = 0.0
+    gen_wind_head: str | None = None
     # critic
     critic_width: int = 256
     critic_fine_widths: list[int] | None = None
@@ -273,6 +279,14 @@ class TrainConfig:
         if self.sgd_steps < 0:
             raise InvalidInputError("sgd_steps must be >= 0.")
         _check_fine_noise(self.gen_fine_noise)
+        from ..models.wind_head import WIND_HEADS
+
+        if self.gen_wind_head is not None and (self.gen_wind_head not in WIND_HEADS
+                                               or self.constraint != "additive"):
+            raise InvalidInputError(
+                f"gen_wind_head must be one of {WIND_HEADS} with constraint='additive' (a "
+                f"conserved wind pair), or None; got {self.gen_wind_head!r} with "
+                f"constraint={self.constraint!r}.")
         r = self.gen_fine_noise_memory
         if (isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1
                 or (r and not self.gen_fine_noise)):

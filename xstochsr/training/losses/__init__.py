@@ -7,6 +7,8 @@ is a term name or a dict of term weights::
     train(ds, objective={"wgan-gp": 1.0, "crps": 1.0})     # + fair ensemble CRPS
     train(ds, objective="crps")                            # CRPS alone: no critic at all
     train(ds, objective="mse")                             # the deterministic baseline
+    train(ds, var=["ua", "va"],                            # winds: + soft physics
+          objective={"crps": 1.0, "kinematics": 1.0, "divergence": 0.1})
 
 Each term is a small class with ``loss(critic, GeneratedBatch) -> scalar``; the
 adversarial one also owns the critic's loss. :class:`Objective` sums the weighted terms
@@ -29,15 +31,19 @@ import torch
 
 from .adversarial import WGANGP
 from .crps import CRPSGradLoss, CRPSLoss, fair_crps, pooled
+from .kinematics import DivergenceLoss, KinematicsLoss
 from .mse import MSEObjective
 from .sample import GeneratedBatch, apply_mask
 
 __all__ = ["TERMS", "BALANCES", "normalize", "check_balance", "adaptive_weight", "Objective",
            "make_objective", "build_objective", "GeneratedBatch", "apply_mask", "WGANGP",
-           "MSEObjective", "CRPSLoss", "CRPSGradLoss", "fair_crps", "pooled"]
+           "MSEObjective", "CRPSLoss", "CRPSGradLoss", "fair_crps", "pooled", "KinematicsLoss",
+           "DivergenceLoss", "WIND_TERMS"]
 
 #: Term names accepted in ``objective``.
-TERMS = ("wgan-gp", "crps", "crps-grad", "mse")
+TERMS = ("wgan-gp", "crps", "crps-grad", "mse", "kinematics", "divergence")
+#: Terms that need a wind pair (eastward, northward) in channels 0 and 1.
+WIND_TERMS = ("kinematics", "divergence")
 
 #: Terms that score an ensemble of ``k`` members per coarse sequence.
 ENSEMBLE_TERMS = ("crps", "crps-grad")
@@ -251,6 +257,10 @@ def build_objective(objective: str | Mapping[str, float], *, gp_weight: float = 
             built[name] = (MSEObjective(), w)
         elif name == "crps-grad":
             built[name] = (CRPSGradLoss(physical=crps_space == "physical"), w)
+        elif name == "kinematics":
+            built[name] = (KinematicsLoss(), w)
+        elif name == "divergence":
+            built[name] = (DivergenceLoss(), w)
         else:
             built[name] = (CRPSLoss(crps_scales, physical=crps_space == "physical"), w)
     k = int(ensemble_members) if any(t in terms for t in ENSEMBLE_TERMS) else 1
@@ -272,6 +282,8 @@ def make_objective(objective: str | Mapping[str, float], gp_weight: float = 10.0
             return MSEObjective()
         if objective == "crps-grad":
             return CRPSGradLoss(physical=kw.get("crps_space", "physical") == "physical")
+        if objective in WIND_TERMS:
+            return KinematicsLoss() if objective == "kinematics" else DivergenceLoss()
         return CRPSLoss(kw.get("crps_scales", (1, 4, 16)),
                         physical=kw.get("crps_space", "physical") == "physical")
     return build_objective(objective, gp_weight=gp_weight, **kw)
