@@ -1,0 +1,175 @@
+"""Ablation of physics in joint wind models at equal training budgets (issue 12).
+
+Generators trained alike on the *training* runs of the atmosphere-like quasi-geostrophic
+winds of ``scripts/make_qg_sequences.py --regime atmosphere`` (eastward and northward
+wind jointly, ``var=["eastward_wind", "northward_wind"]``), cpu preset plus ``--set``,
+with issue 10's calibration design for signed fields (fair ensemble CRPS over pooled
+scales, additive constraint layer: block means of u and v exact), differing only in
+the physics:
+
+    joint            CRPS only: no physics beyond the block means
+    joint+physics    + the soft terms: block-mean vorticity and divergence against the
+                     truth's (``"kinematics"``, weight 1) and a divergence penalty
+                     (``"divergence"``, weight 0.1; QG flow is non-divergent)
+    streamfunction   the streamfunction head (``gen_wind_head="streamfunction"``: the
+                     psi part non-divergent by construction) + the kinematics term
+
+Scored on the *validation* runs (independent pyqg runs, first ``--frames`` frames of the
+first ``--sequences``; the test runs are read once, for a shipped model only, by
+``scripts/evaluate_pretrained.py``), the raw network with ``--members`` members, by
+:func:`xstochsr.metrics.verify_wind`: CRPS, rank KS and outlier proportion of u and v,
+divergence RMSE, vorticity LSD, KE-spectrum slope error and KE LSD; bilinear
+interpolation of each component is scored beside them (``baseline bilinear``).
+
+Budgets and resumption as in ``scripts/ablate_objective.py`` (whose ``train`` this uses):
+``--budget`` CPU seconds per arm, resumable; ``--no-eval`` then ``score``.
+
+    /tmp/venv-qg/bin/python scripts/make_qg_sequences.py --regime atmosphere
+    python scripts/ablate_physics.py run joint --budget 1200
+    python scripts/ablate_physics.py baseline
+    python scripts/ablate_physics.py table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ablate_objective as ao  # noqa: E402
+
+CACHE = Path.home() / ".cache" / "xstochsr" / "training"
+TRAIN, VAL = CACHE / "qg_atmos_train.nc", CACHE / "qg_atmos_val.nc"
+VARS = ["eastward_wind", "northward_wind"]
+#: Issue 10's design for signed fields, shared by every arm.
+BASE = dict(constraint="additive", crps_scales=[1, 4, 16])
+ARMS = {
+    "joint": dict(BASE, objective={"crps": 1.0}),
+    "joint+physics": dict(BASE, objective={"crps": 1.0, "kinematics": 1.0,
+                                           "divergence": 0.1}),
+    "streamfunction": dict(BASE, objective={"crps": 1.0, "kinematics": 1.0},
+                           gen_wind_head="streamfunction"),
+}
+COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"),
+           ("eastward_wind_crps", "CRPS u (m/s)"), ("northward_wind_crps", "CRPS v (m/s)"),
+           ("rank_ks", "rank KS (u, v)"), ("outliers", "outliers (u, v)"),
+           ("divergence_rmse", "div RMSE (1e-6 s-1)"), ("vorticity_lsd", "vort LSD (dB)"),
+           ("kinetic_energy_slope_error", "KE slope error"),
+           ("kinetic_energy_lsd", "KE LSD (dB)"))
+
+
+def cases(path: Path, frames: int, sequences: int):
+    """The fine truth of the first ``sequences`` x ``frames`` of a split, loaded."""
+    import xarray as xr
+
+    ds = xr.open_dataset(path)[VARS]
+    return ds.isel(sequence=slice(0, sequences), time=slice(0, frames)).load()
+
+
+def evaluate(model, truth, members: int, seed: int) -> dict:
+    """``verify_wind`` of ``model`` (a joint model, or a baseline name) on ``truth``."""
+    import torch
+    import xarray as xr
+
+    import xstochsr
+    from xstochsr.grid import coarsen_field, match_grid
+    from xstochsr.metrics import verify_wind
+
+    torch.set_num_threads(1)
+    coarse = xr.Dataset({v: coarsen_field(truth[v], 8) for v in VARS})
+    ens = xstochsr.downscale(coarse, factor=8, members=members, model=model, seed=seed,
+                             progress=False, variables=None if not isinstance(model, str)
+                             else VARS)
+    obs = xr.Dataset({v: match_grid(truth[v], ens[v]) for v in VARS})
+    v = verify_wind(ens, obs, lags=[1])
+    one = {k: float(np.ravel(v[k].values)[0]) for k in v.data_vars if v[k].ndim == 0}
+    out = {k: one[k] for k in ("divergence_rmse", "vorticity_lsd", "kinetic_energy_lsd",
+                               "kinetic_energy_slope_error", "eastward_wind_crps",
+                               "northward_wind_crps") if k in one}
+    out["divergence_rmse"] = out.get("divergence_rmse", float("nan")) * 1e6
+    for key, name in (("rank_ks", "rank_ks"), ("outliers", "rank_outlier_proportion")):
+        out[key] = [one.get(f"{c}_{name}", float("nan")) for c in VARS]
+    out.update(frames=int(truth.sizes["time"]), sequences=int(truth.sizes["sequence"]),
+               members=members)
+    return out
+
+
+def table(out: Path) -> str:
+    """Markdown table of every ``out/<arm>/result.json`` (``ablate_objective.table``)."""
+    lines = ao.table(out, names=ARMS, columns=[c for c in COLUMNS
+                                               if c[0] not in ("rank_ks", "outliers")],
+                     label="arm", optional=("bilinear",))
+    rows = lines.splitlines()
+    extra = ["| arm | rank KS u, v | outliers u, v |", "|---|---:|---:|"]
+    for name in (*ARMS, "bilinear"):
+        f = out / name / "result.json"
+        if f.is_file():
+            s = json.loads(f.read_text())["scores"]
+            extra.append(f"| {name} | {s['rank_ks'][0]:.3f}, {s['rank_ks'][1]:.3f} | "
+                         f"{s['outliers'][0]:.3f}, {s['outliers'][1]:.3f} |")
+    return "\n".join(rows) + "\n\n" + "\n".join(extra)
+
+
+def main(argv=None) -> int:
+    import xarray as xr
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=["run", "score", "baseline", "table"])
+    p.add_argument("arm", nargs="?", choices=list(ARMS))
+    p.add_argument("--train", type=Path, default=TRAIN)
+    p.add_argument("--val", type=Path, default=VAL)
+    p.add_argument("--out", type=Path, default=Path("runs/physics"))
+    p.add_argument("--budget", type=float, default=1200.0, help="CPU seconds per arm")
+    p.add_argument("--checkpoint-cpu", type=float, default=300.0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--wall", type=float, default=None)
+    p.add_argument("--no-eval", action="store_true")
+    p.add_argument("--seed", type=int, default=20261201)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--sequences", type=int, default=6)
+    p.add_argument("--members", type=int, default=8)
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="TrainConfig override for every arm (JSON)")
+    args = p.parse_args(argv)
+    if args.command == "table":
+        print(table(args.out))
+        return 0
+    truth = cases(args.val, args.frames, args.sequences)
+    if args.command == "baseline":
+        c0 = time.process_time()
+        rec = {"variant": "bilinear", "scores": evaluate("bilinear", truth, 1, args.seed + 1),
+               "eval_cpu_seconds": round(time.process_time() - c0, 1)}
+        (args.out / "bilinear").mkdir(parents=True, exist_ok=True)
+        ao._write_result(args.out / "bilinear", rec)
+        return 0
+    if args.arm is None:
+        p.error("run and score need an arm: " + ", ".join(ARMS))
+    settings = ao.parse_settings(args.overrides)
+    if args.command == "score":
+        rec = ao.record(json.loads((args.out / args.arm / "state.json").read_text()))
+    else:
+        train = xr.open_dataset(args.train)[VARS]
+        rec = ao.train(args.arm, args.train, args.budget, args.seed, args.out,
+                       settings=settings, checkpoint_cpu=args.checkpoint_cpu,
+                       device=args.device, max_steps=args.steps, max_wall=args.wall,
+                       dataset=train, arm=ARMS[args.arm], var=VARS)
+        if args.no_eval:
+            return 0
+    import xstochsr
+
+    c0 = time.process_time()
+    model = xstochsr.load_model(args.out / args.arm / "model.safetensors")
+    rec["scores"] = evaluate(model, truth, args.members, args.seed + 1)
+    rec["eval_cpu_seconds"] = round(time.process_time() - c0, 1)
+    ao._write_result(args.out / args.arm, rec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
