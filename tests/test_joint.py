@@ -176,6 +176,8 @@ def test_dataset_downscale_joint(joint_model):
     assert ens.va.attrs["units"] == "cm s-1" and ens.ua.attrs["units"] == "m s-1"
     assert ens.va.attrs["standard_name"] == "northward_wind"
     assert ens.attrs["xstochsr_seed"] == 2
+    for c in ("x", "y"):  # coordinate attrs (units, axis) survive the stacking
+        assert ens[c].attrs["units"] == "m" and ens[c].attrs["axis"] == c.upper()
     # in the input's units, block means equal the coarse input (constraint layer)
     for v in ("ua", "va"):
         bm = ens[v].coarsen(y=4, x=4).mean()

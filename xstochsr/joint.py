@@ -135,9 +135,13 @@ def _stack(ds: xr.Dataset, names: list[str], channels: list[dict]) -> xr.DataArr
                     f"{name!r} and {names[0]!r} have different {d!r} coordinates: "
                     "variables downscaled together must share one grid (a staggered grid "
                     "needs regridding to the cell centres first).")
-    stacked = xr.concat([p.drop_attrs() if hasattr(p, "drop_attrs") else
-                         p.assign_attrs({}) for p in parts], dim=CHANNEL_DIM,
-                        coords="minimal", compat="override", join="override")
+    bare = []
+    for p in parts:  # the variables' own attrs go; their coordinates' (units, axis) stay
+        p = p.copy(deep=False)
+        p.attrs = {}
+        bare.append(p)
+    stacked = xr.concat(bare, dim=CHANNEL_DIM, coords="minimal", compat="override",
+                        join="override")
     stacked.attrs = {k: v for k, v in first.attrs.items()
                      if k not in ("standard_name", "long_name", "units")}
     units = {ch.get("units") for ch in channels}
