@@ -13,6 +13,9 @@ the physics:
                      (``"divergence"``, weight 0.1; QG flow is non-divergent)
     streamfunction   the streamfunction head (``gen_wind_head="streamfunction"``: the
                      psi part non-divergent by construction) + the kinematics term
+    separate         one component at a time, like ``qg-wind-x8``: a one-channel model
+                     trained on the u and the v fields pooled (``COMPONENT``), run on u
+                     and on v with independent noise; the joint arms' settings otherwise
 
 Scored on the *validation* runs (independent pyqg runs, first ``--frames`` frames of the
 first ``--sequences``; the test runs are read once, for a shipped model only, by
@@ -54,7 +57,12 @@ ARMS = {
                                            "divergence": 0.1}),
     "streamfunction": dict(BASE, objective={"crps": 1.0, "kinematics": 1.0},
                            gen_wind_head="streamfunction"),
+    "separate": dict(BASE, objective={"crps": 1.0}),
 }
+#: The arms whose model takes one component at a time (trained on :func:`pooled`).
+SEPARATE = ("separate",)
+#: The pooled variable of a one-component arm.
+COMPONENT = "wind_component"
 COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"),
            ("eastward_wind_crps", "CRPS u (m/s)"), ("northward_wind_crps", "CRPS v (m/s)"),
            ("rank_ks", "rank KS (u, v)"), ("outliers", "outliers (u, v)"),
@@ -71,8 +79,43 @@ def cases(path: Path, frames: int, sequences: int):
     return ds.isel(sequence=slice(0, sequences), time=slice(0, frames)).load()
 
 
+def pooled(ds):
+    """u and v of ``ds`` as one variable, the v sequences after the u ones (``COMPONENT``).
+
+    A one-component model sees both components as plain scalar fields; v is first put
+    in u's units.
+    """
+    import xarray as xr
+
+    from xstochsr.units import convert
+
+    u, v = ds[VARS[0]], ds[VARS[1]]
+    vv = v.copy(data=convert(v.values, v.attrs["units"], u.attrs["units"]))
+    out = xr.concat([u.drop_attrs(), vv.drop_attrs()], dim="sequence")
+    out = out.assign_coords(sequence=np.arange(out.sizes["sequence"]))
+    out.attrs = {"units": u.attrs["units"], "long_name": "horizontal wind component"}
+    return out.to_dataset(name=COMPONENT)
+
+
+def _one_at_a_time(model, coarse, members: int, seed: int):
+    """Downscale each component alone with a one-component model (independent noise)."""
+    import xarray as xr
+
+    import xstochsr
+
+    out = {}
+    for k, v in enumerate(VARS):
+        ens = xstochsr.downscale(coarse[v], factor=8, members=members, model=model,
+                                 seed=seed + 7919 * k, progress=False)
+        out[v] = ens.assign_attrs(coarse[v].attrs)
+    return xr.Dataset(out)
+
+
 def evaluate(model, truth, members: int, seed: int) -> dict:
-    """``verify_wind`` of ``model`` (a joint model, or a baseline name) on ``truth``."""
+    """``verify_wind`` of ``model`` (a joint model, or a baseline name) on ``truth``.
+
+    A model with one channel (the ``separate`` arm) downscales u and v one at a time.
+    """
     import torch
     import xarray as xr
 
@@ -82,9 +125,12 @@ def evaluate(model, truth, members: int, seed: int) -> dict:
 
     torch.set_num_threads(1)
     coarse = xr.Dataset({v: coarsen_field(truth[v], 8) for v in VARS})
-    ens = xstochsr.downscale(coarse, factor=8, members=members, model=model, seed=seed,
-                             progress=False, variables=None if not isinstance(model, str)
-                             else VARS)
+    if not isinstance(model, str) and not model.card.channels:
+        ens = _one_at_a_time(model, coarse, members, seed)
+    else:
+        ens = xstochsr.downscale(coarse, factor=8, members=members, model=model, seed=seed,
+                                 progress=False, variables=None if not isinstance(model, str)
+                                 else VARS)
     obs = xr.Dataset({v: match_grid(truth[v], ens[v]) for v in VARS})
     v = verify_wind(ens, obs, lags=[1])
     one = {k: float(np.ravel(v[k].values)[0]) for k in v.data_vars if v[k].ndim == 0}
@@ -155,10 +201,12 @@ def main(argv=None) -> int:
         rec = ao.record(json.loads((args.out / args.arm / "state.json").read_text()))
     else:
         train = xr.open_dataset(args.train)[VARS]
+        one = args.arm in SEPARATE
         rec = ao.train(args.arm, args.train, args.budget, args.seed, args.out,
                        settings=settings, checkpoint_cpu=args.checkpoint_cpu,
                        device=args.device, max_steps=args.steps, max_wall=args.wall,
-                       dataset=train, arm=ARMS[args.arm], var=VARS)
+                       dataset=pooled(train.load()) if one else train, arm=ARMS[args.arm],
+                       var=COMPONENT if one else VARS)
         if args.no_eval:
             return 0
     import xstochsr

@@ -44,3 +44,25 @@ def test_table_lists_every_arm(tmp_path):
     assert "| joint | 100 | 60 | 1.500 | 1.250 | 2.000 |" in text
     assert "| joint | 0.100, 0.200 | 0.300, 0.400 |" in text
     assert "| streamfunction | not run" in text
+
+
+def test_pooled_puts_v_after_u_in_u_units():
+    ds = winds(seed=2, sequences=2, frames=3, n=16, v_units="km h-1").rename(
+        ua="eastward_wind", va="northward_wind")
+    got = ap.pooled(ds)[ap.COMPONENT]
+    assert got.sizes["sequence"] == 4 and got.attrs["units"] == ds["eastward_wind"].attrs["units"]
+    np.testing.assert_allclose(got.isel(sequence=slice(0, 2)), ds["eastward_wind"])
+    np.testing.assert_allclose(got.isel(sequence=slice(2, 4)), ds["northward_wind"] / 3.6,
+                               rtol=1e-5)
+
+
+def test_one_at_a_time_downscales_each_component():
+    ds = winds(seed=3, sequences=1, frames=2, n=32, v_units="m s-1").rename(
+        ua="eastward_wind", va="northward_wind")
+    from xstochsr.grid import coarsen_field
+
+    coarse = ds.map(lambda a: coarsen_field(a, 8))
+    ens = ap._one_at_a_time("bilinear", coarse, 2, seed=0)
+    assert set(ens.data_vars) == set(ap.VARS)
+    assert ens["eastward_wind"].attrs["units"] == ds["eastward_wind"].attrs["units"]
+    assert ens["northward_wind"].sizes["realization"] == 2
