@@ -30,6 +30,15 @@ same file for both subsets: a wind model has no split of its own yet). RainFARM 
 non-negative field, so it is not run; the gates are CRPS below bilinear's and outlier
 proportion <= 2 x calibrated.
 
+Wind pair (a joint model of eastward and northward wind, ``qg-uv-x8``): sets from the
+independent pyqg runs of ``scripts/make_qg_sequences.py --regime atmosphere``
+(``qg_atmos_val.nc`` for validation, ``qg_atmos_test.nc`` for the test; first ``--frames``
+frames of the first ``--sequences``), scored by ``scripts/ablate_physics.py``'s
+``evaluate`` (``verify_wind``: CRPS, rank KS and outliers of u and v, divergence RMSE,
+vorticity LSD, kinetic-energy slope error and LSD) beside bilinear and the shipped
+one-component model ``qg-wind-x8`` run on u and on v; gates: CRPS of u and of v below
+bilinear's and outlier proportions <= 2 x calibrated.
+
 Rows: ``model`` is the generator as ``downscale`` runs it by default (coarse means
 conserved where the model has no constraint layer), ``model_raw`` the bare network. With
 ``--ship`` and a pass (or, with ``--ship-anyway``, a model that beats the shipped one on
@@ -73,7 +82,12 @@ RECIPES = {
                                    fss_threshold=1.0, script="scripts/train_rain_x8.py"),
     "eastward_wind": dict(baselines=("bilinear",),
                           fss_threshold=0.1, script="scripts/train_qg_wind_x8.py"),
+    "wind_pair": dict(baselines=("bilinear",), single="qg-wind-x8",
+                      script="scripts/train_qg_uv_x8.py"),
 }
+#: The atmosphere-regime pyqg runs of a wind pair, per subset.
+ATMOS = {"validation": "qg_atmos_val.nc", "test": "qg_atmos_test.nc"}
+ATMOS_DIR = Path.home() / ".cache" / "xstochsr" / "training"
 #: per standard_name: a case small enough to recompute in a test (seconds), scored by the
 #: same code as the held-out sets; tests/models/test_registry.py recomputes it from the
 #: shipped weights and compares it with the card.
@@ -84,6 +98,8 @@ REPRODUCIBILITY = {
     "eastward_wind": dict(sample="qg_wind_sample", variable="eastward_wind",
                           isel={"time": [0, 1], "y": [0, 64], "x": [0, 64]},
                           members=4, seed=7),
+    "wind_pair": dict(sample="blizzard_1996_500hpa", variable=["ua", "va"],
+                      isel={"time": [0, 2]}, members=4, seed=7),
 }
 
 
@@ -108,6 +124,33 @@ def evaluate(model, cases: list[xr.DataArray], factor: int, members: int, seed: 
                 score_table(ens, match_grid(truth, ens), coarse, factor, seed=seed + i,
                             threshold=recipe["fss_threshold"]))
     return {name: _pool(rows) for name, rows in out.items()}
+
+
+def _flat_pair(s: dict) -> dict:
+    """``ablate_physics.evaluate``'s record as one flat row of a card's table."""
+    row = {k: v for k, v in s.items() if k not in ("rank_ks", "outliers", "frames",
+                                                  "sequences", "members")}
+    for key, name in (("rank_ks", "rank_ks"), ("outliers", "outlier_proportion")):
+        for comp, value in zip(("u", "v"), s[key], strict=True):
+            row[f"{name}_{comp}"] = value
+    return row
+
+
+def pair_scores(model, subset: str, frames: int, sequences: int, members: int, seed: int,
+                atmos_dir: Path = ATMOS_DIR) -> dict:
+    """Rows ``model``, ``bilinear`` and the one-component model on a wind-pair set."""
+    import ablate_physics as ap
+
+    truth = ap.cases(atmos_dir / ATMOS[subset], frames, sequences)
+    rows = {"model": ap.evaluate(model, truth, members, seed),
+            "bilinear": ap.evaluate("bilinear", truth, 1, seed)}
+    single = RECIPES["wind_pair"]["single"]
+    rows[f"{single} (u, v one at a time)"] = ap.evaluate(xstochsr.load_model(single), truth,
+                                                        members, seed)
+    rows = {k: _flat_pair(v) for k, v in rows.items()}
+    for r in rows.values():
+        r["outlier_proportion_calibrated"] = 2 / (members + 1)
+    return rows
 
 
 def qg_cases() -> list[xr.DataArray]:
@@ -220,12 +263,24 @@ def _wind_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
              raw["outlier_proportion"] <= 2 * cal)]
 
 
+def _pair_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
+    bl, lim = rows["bilinear"], 2 * raw["outlier_proportion_calibrated"]
+    out = []
+    for v, c in (("eastward_wind", "u"), ("northward_wind", "v")):
+        out += [(f"CRPS {c} vs bilinear", raw[f"{v}_crps"], bl[f"{v}_crps"],
+                 raw[f"{v}_crps"] < bl[f"{v}_crps"]),
+                (f"outlier proportion {c}", raw[f"outlier_proportion_{c}"], lim,
+                 raw[f"outlier_proportion_{c}"] <= lim)]
+    return out
+
+
 def gate(scores: dict, kind: str) -> tuple[bool, list[dict]]:
     """Judge every gate on every set; returns (all passed, one record per gate and set)."""
-    rules = _rain_gates if kind == "lwe_precipitation_rate" else _wind_gates
+    rules = {"lwe_precipitation_rate": _rain_gates, "wind_pair": _pair_gates}.get(
+        kind, _wind_gates)
     records = []
     for name, rows in scores.items():
-        for what, value, limit, ok in rules(rows["model_raw"], rows):
+        for what, value, limit, ok in rules(rows.get("model_raw", rows["model"]), rows):
             records.append({"set": name, "gate": what, "value": round(value, 5),
                             "limit": round(limit, 5), "passed": bool(ok)})
     return all(r["passed"] for r in records), records
@@ -309,7 +364,7 @@ def main(argv=None) -> int:
 
     model = xstochsr.load_model(args.model)
     f = model.card.factor
-    kind = model.card.standard_name
+    kind = "wind_pair" if model.card.channels else model.card.standard_name
     recipe = RECIPES[kind]
     card_path = args.model.with_name(args.model.name + ".json") if not args.model.suffix \
         else args.model.with_suffix(".json")
@@ -324,6 +379,8 @@ def main(argv=None) -> int:
             print(f"re-registered {model.card.name} in xstochsr/data and data_registry.txt")
         return 0
     if args.precision_check:
+        if kind == "wind_pair":
+            p.error("--precision-check scores one-variable models only")
         cases = (qg_cases() if kind == "eastward_wind"
                  else sim_cases(args.sim, args.subset, args.frames, args.sequences))
         check = precision_check(model, cases, f, args.members, args.seed)
@@ -339,7 +396,11 @@ def main(argv=None) -> int:
         p.error("--ship needs --subset test: a shipped card reports the test set")
     if args.subset == "test":
         log_test_read(args.model, args.reread)
-    if kind == "eastward_wind":
+    if kind == "wind_pair":
+        sets = None
+        scores = {"qg_atmos": pair_scores(model, args.subset, args.frames, args.sequences,
+                                          args.members, args.seed)}
+    elif kind == "eastward_wind":
         sets = {"qg": qg_cases()}
     else:
         sets = {"real": real_cases(args.subset)}
@@ -348,8 +409,9 @@ def main(argv=None) -> int:
         else:
             print(f"no simulated sequences at {args.sim}: the temporal gate is not judged "
                   "(write them with python scripts/make_rain_sequences.py)")
-    scores = {name: evaluate(model, cases, f, args.members, args.seed, recipe)
-              for name, cases in sets.items()}
+    if sets is not None:
+        scores = {name: evaluate(model, cases, f, args.members, args.seed, recipe)
+                  for name, cases in sets.items()}
     for name, s in scores.items():
         print(_table(f"{args.subset} set {name!r} ({args.members} members):", s))
     ok, records = gate(scores, kind)

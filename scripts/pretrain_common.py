@@ -67,7 +67,8 @@ def _resumed_run(resume: Path | None) -> dict:
             **{f"trained_{k}": s[k] for k in keep if k in s and k != "variant"}}
 
 
-def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, settings: dict,
+def train_and_save(ds: xr.Dataset, *, name: str, var: str | list[str], out: Path,
+                   settings: dict,
                    resume: Path | None, description: str, license: str,
                    card_training: dict, device: str = "cpu") -> Path:
     """Train with ``settings`` (a script's ``SETTINGS``), write ``out/name.{safetensors,json}``.
@@ -76,7 +77,8 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, settings: 
     ``xstochsr.train`` ran with) is exactly what the script uses; a test checks the
     shipped cards against the scripts. The card records the steps actually trained
     (fewer after Ctrl-C), the training wall time summed over resumed runs and the
-    machine; returns the weights path.
+    machine; returns the weights path. ``var``: one variable, or several for a joint
+    model (its input range is measured over all of them).
     """
     t0 = time.time()
     kw = {k: v for k, v in settings.items() if k not in ("preset", "factor", "steps", "seed")}
@@ -98,8 +100,11 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str, out: Path, settings: 
     model.card.license = license
     from xstochsr.grid import coarsen_field  # the coarse input's range, for downscale's warning
     from xstochsr.training_range import measure
-    model.card.training_range = measure(coarsen_field(ds[var], 8),
-                                        source=f"{var}, block means by 8")
+    names = [var] if isinstance(var, str) else list(var)
+    coarse = [coarsen_field(ds[v], 8) for v in names]
+    model.card.training_range = measure(
+        coarse[0] if len(coarse) == 1 else xr.concat(coarse, dim="variable"),
+        source=f"{', '.join(names)}, block means by 8")
     model.card.citation = CITATION
     w, c = model.save(out / name)
     model.history.to_netcdf(out / "history.nc")

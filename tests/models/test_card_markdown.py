@@ -17,7 +17,8 @@ def test_markdown_has_every_held_out_score():
         assert md.startswith(f"## `{name}`")
         for set_name, table in card.scores["held_out"].items():
             assert f"`{set_name}`" in md
-            crps = f"{table['model']['crps']:.3f}"
+            row = table["model"]
+            crps = f"{row.get('crps', row.get('eastward_wind_crps')):.3f}"
             assert crps in md
         assert card._repr_markdown_().startswith("### ")
 
@@ -49,3 +50,20 @@ def test_gates_extra_columns_and_training_range_render():
     card.training = {"objective": "wgan-gp+crps", "steps": 5,
                      "config": {"term_balance": "adaptive"}}
     assert "wgan-gp+crps (term balance adaptive), 5 steps" in card.to_markdown()
+
+
+def test_a_wind_pair_card_names_each_field_and_its_physics_scores():
+    chans = [{"name": "ua", "standard_name": "eastward_wind", "units": "m s-1"},
+             {"name": "va", "standard_name": "northward_wind", "units": "m s-1"}]
+    row = {"eastward_wind_crps": 1.25, "northward_wind_crps": 1.5, "rank_ks_u": 0.1,
+           "rank_ks_v": 0.2, "outlier_proportion_u": 0.3, "outlier_proportion_v": 0.4,
+           "divergence_rmse": 2.0, "vorticity_lsd": 3.0, "kinetic_energy_slope_error": 0.5,
+           "kinetic_energy_lsd": 4.0}
+    card = ModelCard(name="uv", factor=8, units="m s-1", variable="ua",
+                     standard_name="eastward_wind", channels=chans,
+                     transform={"kind": "channels", "channels": [{"kind": "identity"}] * 2},
+                     scores={"members": 8, "held_out": {"qg_atmos": {"model": row}}})
+    md = card.to_markdown()
+    assert "variables=['ua', 'va'])" in md and "ds.sr.downscale" in md
+    assert "| field 2 of 2 | `va`, standard_name `northward_wind`, in `m s-1` |" in md
+    assert "| CRPS u | CRPS v |" in md and "| 1.250 | 1.500 | 0.100 | 0.200 |" in md

@@ -21,6 +21,14 @@ COLUMNS = (("crps", "CRPS"), ("rank_ks", "rank KS"), ("outlier_proportion", "out
 EXTRA_COLUMNS = (("rank_ks_wet", "wet rank KS"), ("outlier_proportion_wet", "wet outliers"),
                  ("lag1", "lag-1"), ("lag1_truth", "truth lag-1"),
                  ("block_edge", "block-edge"), ("block_edge_truth", "truth block-edge"))
+#: columns of a wind pair's held-out tables (a joint model of eastward and northward wind)
+PAIR_COLUMNS = (("eastward_wind_crps", "CRPS u"), ("northward_wind_crps", "CRPS v"),
+                ("rank_ks_u", "rank KS u"), ("rank_ks_v", "rank KS v"),
+                ("outlier_proportion_u", "outliers u"), ("outlier_proportion_v", "outliers v"),
+                ("divergence_rmse", "div. RMSE (1e-6 s-1)"),
+                ("vorticity_lsd", "vort. LSD (dB)"),
+                ("kinetic_energy_slope_error", "KE slope error"),
+                ("kinetic_energy_lsd", "KE LSD (dB)"))
 ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)",
              "model_raw": "{name}, bare network (`conserve=False`)"}
 
@@ -48,13 +56,20 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
     """
     h = "#" * level
     t = card.training
+    chans = getattr(card, "channels", None) or []
+    call = (f'ens = ds.sr.downscale(model="{card.name}", factor={card.factor}, members=10, '
+            f"variables={[c['name'] for c in chans]})" if chans else
+            f'ens = da.sr.downscale(model="{card.name}", factor={card.factor}, members=10)')
     lines = [f"{h} `{card.name}`", "", card.description, "",
-             "```python", f'ens = da.sr.downscale(model="{card.name}", factor={card.factor}, '
-             "members=10)", "```", "",
-             "| | |", "|---|---|",
-             f"| field | `{card.variable}`, standard_name `{card.standard_name}`, "
-             f"in `{card.units}` |",
-             f"| factor | {card.factor} |"]
+             "```python", call, "```", "", "| | |", "|---|---|"]
+    if chans:
+        lines += [f"| field {k + 1} of {len(chans)} | `{c['name']}`, standard_name "
+                  f"`{c.get('standard_name')}`, in `{c.get('units')}` |"
+                  for k, c in enumerate(chans)]
+    else:
+        lines.append(f"| field | `{card.variable}`, standard_name `{card.standard_name}`, "
+                     f"in `{card.units}` |")
+    lines.append(f"| factor | {card.factor} |")
     if card.native_grid_spacing:
         g = card.native_grid_spacing
         lines.append(f"| coarse grid spacing trained on | {_fmt(g['value'])} {g['units']} |")
@@ -129,8 +144,9 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
                       f"bilinear's and rank KS below {k}'s on every held-out set, {verdict}.",
                       ""]
         for set_name, table in held.items():
-            cols = COLUMNS + tuple(c for c in EXTRA_COLUMNS
-                                   if any(c[0] in row for row in table.values()))
+            pair = any(PAIR_COLUMNS[0][0] in row for row in table.values())
+            cols = PAIR_COLUMNS if pair else COLUMNS + tuple(
+                c for c in EXTRA_COLUMNS if any(c[0] in row for row in table.values()))
             lines += [f"*Held-out set `{set_name}`*", "",
                       "| method | " + " | ".join(c[1] for c in cols) + " |",
                       "|---" * (len(cols) + 1) + "|"]

@@ -1,0 +1,32 @@
+"""scripts/evaluate_pretrained.py: the wind-pair recipe (a joint model of u and v)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from repo_files import ROOT, load_script
+from test_joint import winds
+
+sys.path.insert(0, str(ROOT / "scripts"))
+ep = load_script("scripts/evaluate_pretrained.py", "evaluate_pretrained")
+
+
+def test_pair_rows_flatten_and_gate_per_component(tmp_path):
+    ds = winds(seed=4, sequences=1, frames=2, n=64, v_units="m s-1").rename(
+        ua="eastward_wind", va="northward_wind")
+    ds.to_netcdf(tmp_path / ep.ATMOS["validation"])
+    rows = ep.pair_scores("bilinear", "validation", frames=2, sequences=1, members=7, seed=0,
+                          atmos_dir=tmp_path)
+    assert set(rows) == {"model", "bilinear", "qg-wind-x8 (u, v one at a time)"}
+    m = rows["model"]
+    assert {"eastward_wind_crps", "outlier_proportion_v", "rank_ks_u",
+            "divergence_rmse"} <= set(m)
+    assert m["outlier_proportion_calibrated"] == 0.25
+    gates = ep._pair_gates(m, rows)
+    assert [g[0] for g in gates] == ["CRPS u vs bilinear", "outlier proportion u",
+                                    "CRPS v vs bilinear", "outlier proportion v"]
+    # bilinear against itself: CRPS not below, one member misses every truth
+    assert not any(g[3] for g in gates)
+    ok, records = ep.gate({"qg_atmos": rows}, "wind_pair")
+    assert not ok and len(records) == 4 and np.isfinite([r["value"] for r in records]).all()
