@@ -21,7 +21,9 @@ Scored on the *validation* runs (independent pyqg runs, first ``--frames`` frame
 first ``--sequences``; the test runs are read once, for a shipped model only, by
 ``scripts/evaluate_pretrained.py``), the raw network with ``--members`` members, by
 :func:`xstochsr.metrics.verify_wind`: CRPS, rank KS and outlier proportion of u and v,
-divergence RMSE, vorticity LSD, KE-spectrum slope error and KE LSD; bilinear
+divergence RMSE, vorticity LSD, KE-spectrum slope error and KE LSD, and the block-edge
+ratio of u and v over the truth's (1 is right; the additive layer's block-constant
+corrections would show as jumps on block edges); bilinear
 interpolation of each component is scored beside them (``baseline bilinear``).
 
 Budgets and resumption as in ``scripts/ablate_objective.py`` (whose ``train`` this uses):
@@ -140,6 +142,11 @@ def evaluate(model, truth, members: int, seed: int) -> dict:
     out["divergence_rmse"] = out.get("divergence_rmse", float("nan")) * 1e6
     for key, name in (("rank_ks", "rank_ks"), ("outliers", "rank_outlier_proportion")):
         out[key] = [one.get(f"{c}_{name}", float("nan")) for c in VARS]
+    from xstochsr.metrics.blocks import block_edge_ratio
+
+    # the additive layer's block-constant corrections show as jumps on block edges
+    out["block_edge"] = [float(block_edge_ratio(ens[c], factor=8)
+                               / block_edge_ratio(obs[c], factor=8)) for c in VARS]
     out.update(frames=int(truth.sizes["time"]), sequences=int(truth.sizes["sequence"]),
                members=members)
     return out
@@ -151,13 +158,16 @@ def table(out: Path) -> str:
                                                if c[0] not in ("rank_ks", "outliers")],
                      label="arm", optional=("bilinear",))
     rows = lines.splitlines()
-    extra = ["| arm | rank KS u, v | outliers u, v |", "|---|---:|---:|"]
+    extra = ["| arm | rank KS u, v | outliers u, v | block-edge / truth's u, v |",
+             "|---|---:|---:|---:|"]
     for name in (*ARMS, "bilinear"):
         f = out / name / "result.json"
         if f.is_file():
             s = json.loads(f.read_text())["scores"]
+            be = s.get("block_edge", [float("nan")] * 2)
             extra.append(f"| {name} | {s['rank_ks'][0]:.3f}, {s['rank_ks'][1]:.3f} | "
-                         f"{s['outliers'][0]:.3f}, {s['outliers'][1]:.3f} |")
+                         f"{s['outliers'][0]:.3f}, {s['outliers'][1]:.3f} | "
+                         f"{be[0]:.2f}, {be[1]:.2f} |")
     return "\n".join(rows) + "\n\n" + "\n".join(extra)
 
 

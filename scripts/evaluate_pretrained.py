@@ -128,10 +128,11 @@ def evaluate(model, cases: list[xr.DataArray], factor: int, members: int, seed: 
 
 def _flat_pair(s: dict) -> dict:
     """``ablate_physics.evaluate``'s record as one flat row of a card's table."""
-    row = {k: v for k, v in s.items() if k not in ("rank_ks", "outliers", "frames",
-                                                  "sequences", "members")}
-    for key, name in (("rank_ks", "rank_ks"), ("outliers", "outlier_proportion")):
-        for comp, value in zip(("u", "v"), s[key], strict=True):
+    lists = {"rank_ks": "rank_ks", "outliers": "outlier_proportion",
+             "block_edge": "block_edge_ratio"}
+    row = {k: v for k, v in s.items() if k not in (*lists, "frames", "sequences", "members")}
+    for key, name in lists.items():
+        for comp, value in zip(("u", "v"), s.get(key, ()), strict=False):
             row[f"{name}_{comp}"] = value
     return row
 

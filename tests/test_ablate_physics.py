@@ -42,7 +42,7 @@ def test_table_lists_every_arm(tmp_path):
         json.dumps({"steps": 100, "cpu_seconds": 60.0, "scores": scores}))
     text = ap.table(tmp_path)
     assert "| joint | 100 | 60 | 1.500 | 1.250 | 2.000 |" in text
-    assert "| joint | 0.100, 0.200 | 0.300, 0.400 |" in text
+    assert "| joint | 0.100, 0.200 | 0.300, 0.400 | nan, nan |" in text
     assert "| streamfunction | not run" in text
 
 

@@ -28,7 +28,9 @@ PAIR_COLUMNS = (("eastward_wind_crps", "CRPS u"), ("northward_wind_crps", "CRPS 
                 ("divergence_rmse", "div. RMSE (1e-6 s-1)"),
                 ("vorticity_lsd", "vort. LSD (dB)"),
                 ("kinetic_energy_slope_error", "KE slope error"),
-                ("kinetic_energy_lsd", "KE LSD (dB)"))
+                ("kinetic_energy_lsd", "KE LSD (dB)"),
+                ("block_edge_ratio_u", "block-edge / truth's u"),
+                ("block_edge_ratio_v", "block-edge / truth's v"))
 ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)",
              "model_raw": "{name}, bare network (`conserve=False`)"}
 
