@@ -47,8 +47,9 @@ def card_mismatches(settings: dict, card: dict) -> dict:
     return diff
 
 
-def _resumed_run(resume: Path | None) -> dict:
-    """What ``scripts/ablate_objective.py`` recorded of the run a checkpoint folder holds.
+def _resumed_run(resume: Path | None,
+                 ablation: str = "scripts/ablate_objective.py") -> dict:
+    """What an ablation script (``ablation``) recorded of the run a checkpoint folder holds.
 
     A model chosen on validation among the ablation's arms is shipped by resuming its
     checkpoint with nothing left to train; its card then says where the steps ran.
@@ -63,14 +64,15 @@ def _resumed_run(resume: Path | None) -> dict:
 
     s = json.loads(state.read_text())
     keep = ("variant", "steps", "wall_seconds", "device", "device_name", "train_sequences")
-    return {"trained_by": "scripts/ablate_objective.py run " + str(s.get("variant")),
+    return {"trained_by": f"{ablation} run " + str(s.get("variant")),
             **{f"trained_{k}": s[k] for k in keep if k in s and k != "variant"}}
 
 
 def train_and_save(ds: xr.Dataset, *, name: str, var: str | list[str], out: Path,
                    settings: dict,
                    resume: Path | None, description: str, license: str,
-                   card_training: dict, device: str = "cpu") -> Path:
+                   card_training: dict, device: str = "cpu",
+                   ablation: str = "scripts/ablate_objective.py") -> Path:
     """Train with ``settings`` (a script's ``SETTINGS``), write ``out/name.{safetensors,json}``.
 
     Every training setting comes from ``settings`` so the card (which records the config
@@ -78,7 +80,8 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str | list[str], out: Path
     shipped cards against the scripts. The card records the steps actually trained
     (fewer after Ctrl-C), the training wall time summed over resumed runs and the
     machine; returns the weights path. ``var``: one variable, or several for a joint
-    model (its input range is measured over all of them).
+    model (its input range is measured over all of them). ``ablation``: the script
+    whose run ``resume`` continues (named on the card).
     """
     t0 = time.time()
     kw = {k: v for k, v in settings.items() if k not in ("preset", "factor", "steps", "seed")}
@@ -93,7 +96,7 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str | list[str], out: Path
     model.card.description = description
     model.card.training.update(
         **card_training, **({"resumed_from": str(resume)} if resume else {}),
-        **_resumed_run(resume), device=device,
+        **_resumed_run(resume, ablation), device=device,
         machine=(torch.cuda.get_device_name(0) if device.startswith("cuda")
                  else f"{platform.machine()} {platform.processor()}".strip()),
         torch_threads=torch.get_num_threads())

@@ -255,3 +255,27 @@ def test_interleaved_rows_round_trip():
     np.testing.assert_array_equal(y[0, :, 0, 0, 0] // 1000, [3, 3, 4, 4])  # 6 // 2 = 3
     with pytest.raises(InvalidInputError, match="split"):
         Interleaved(_Echo(), 2).run(x[:3], factor=2, members=[0], seed=0)
+
+
+def test_a_registered_joint_model_is_chosen_for_a_dataset_not_for_a_dataarray(
+        joint_model, monkeypatch):
+    """model=None: a Dataset holding a pretrained joint model's variables gets it; a
+    single component never does (it cannot run a joint model)."""
+    from xstochsr import model_choice
+    from xstochsr.models import registry
+
+    names = registry._pretrained_names()
+    monkeypatch.setattr(registry, "_pretrained_names", lambda: [*names, "uv-test"])
+    real = registry.pretrained_card
+    monkeypatch.setattr(registry, "pretrained_card",
+                        lambda n: joint_model.card if n == "uv-test" else real(n))
+    coarse = coarse_of(winds(seed=7, sequences=1, frames=2, v_units="m s-1"))
+    got = model_choice.choose_joint_model(coarse.rename(ua="u", va="v"), None, 4)
+    assert got is not None and got[0] == "uv-test"
+    assert model_choice.choose_joint_model(coarse, None, 8) is None  # another factor
+    assert model_choice.choose_joint_model(coarse, ["ua"], 4) is None  # one variable
+    bad = coarse.copy()
+    bad["va"].attrs["units"] = "K"
+    assert model_choice.choose_joint_model(bad, None, 4) is None
+    name, _ = model_choice.choose_model("m s-1", "eastward_wind", "ua", 8)
+    assert name != "uv-test"

@@ -175,6 +175,10 @@ def downscale_dataset(ds: xr.Dataset, factor: int | None = None, members: Any = 
         by name or standard_name when not given). With a one-variable model or none:
         required when ``ds`` holds more than one variable; each is downscaled alone.
     model : str, path or Downscaler, optional
+        None: the one pretrained model of several variables that ``ds`` (or
+        ``variables``) holds, if there is one
+        (:func:`~xstochsr.model_choice.choose_joint_model`); else each variable gets the
+        model chosen for it alone.
 
     Returns
     -------
@@ -190,6 +194,11 @@ def downscale_dataset(ds: xr.Dataset, factor: int | None = None, members: Any = 
     if not isinstance(ds, xr.Dataset):
         raise InvalidInputError(f"downscale_dataset takes a Dataset, got {type(ds).__name__}.")
     seed = _check.check_seed(seed)
+    if model is None and factor is not None:
+        from .model_choice import choose_joint_model
+
+        chosen = choose_joint_model(ds, variables, factor)
+        model = chosen[0] if chosen else None
     obj = None if model is None else load_model(model)
     channels = (obj.card.channels or None) if obj is not None else None
     if channels:

@@ -15,7 +15,10 @@ The rules:
   (``precip``, ``pr``, ``tp``, ``rain``... for rain; ``u``, ``ua``, ``u10``... for an
   eastward wind), and exactly one model may fit;
 * anything else raises :class:`~xstochsr.errors.UnknownModelError` listing the candidates
-  and saying to pass ``model=``.
+  and saying to pass ``model=``;
+* a Dataset (:func:`choose_joint_model`) gets a model of several variables when exactly
+  one pretrained joint model finds all its channels in it (by name or standard_name,
+  units convertible, same factor); otherwise each variable is chosen for alone.
 
 The choice is logged (``logging.getLogger("xstochsr")``, level INFO) and written to the
 output's ``history``.
@@ -27,7 +30,7 @@ import logging
 
 from .errors import UnitsError, UnknownModelError
 
-__all__ = ["choose_model", "name_fits"]
+__all__ = ["choose_model", "choose_joint_model", "name_fits"]
 
 log = logging.getLogger("xstochsr")
 
@@ -90,6 +93,8 @@ def choose_model(units: str | None, standard_name: str | None, field_name: objec
     by_units = []
     for name in _pretrained_names():
         c = pretrained_card(name)
+        if c.channels:  # a joint model takes a Dataset (choose_joint_model)
+            continue
         if c.factor != factor or units is None or c.units is None:
             continue
         try:
@@ -130,3 +135,45 @@ def choose_model(units: str | None, standard_name: str | None, field_name: objec
         "da.attrs['standard_name'] = 'lwe_precipitation_rate'), or train a model with "
         "xstochsr.train()."
     )
+
+
+def choose_joint_model(ds, variables, factor: int) -> tuple[str, str] | None:
+    """Return the one pretrained joint model whose variables a Dataset holds, or None.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    variables : sequence of str or None
+        The variables asked for (``downscale(..., variables=)``); a joint model must
+        take exactly these. None: any variables of ``ds``.
+    factor : int
+
+    Returns
+    -------
+    (name, reason) or None
+        None when no joint model fits, or several do (then each variable is downscaled
+        by the model :func:`choose_model` finds for it).
+    """
+    from .errors import InvalidInputError
+    from .joint import match_channels
+    from .models.registry import _pretrained_names, pretrained_card
+    from .units import affine
+
+    fits = []
+    for name in _pretrained_names():
+        c = pretrained_card(name)
+        if not c.channels or c.factor != factor:
+            continue
+        try:
+            found = match_channels(ds, c.channels, variables)
+            for var, ch in zip(found, c.channels, strict=True):
+                affine(ds[var].attrs.get("units") or "", ch.get("units") or "")
+        except (InvalidInputError, UnitsError):
+            continue
+        fits.append((name, found))
+    if len(fits) != 1:
+        return None
+    name, found = fits[0]
+    reason = f"chosen for the variables {found} (found by name or standard_name): {name}"
+    log.info("xstochsr.downscale: model %r %s", name, reason)
+    return name, reason
