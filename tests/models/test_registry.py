@@ -24,7 +24,11 @@ PRETRAINED = list_models("pretrained")
 
 
 def _sample_for(card) -> tuple[str, str]:
-    """(sample name, variable) of the first sample holding the card's standard_name."""
+    """(sample name, variable): the card's reproducibility sample, else the first sample
+    holding the card's standard_name."""
+    case = card.scores.get("reproducibility") or {}
+    if isinstance(case.get("variable"), str):
+        return case["sample"], case["variable"]
     for name in datasets.list_samples():
         ds = datasets.open_sample(name)
         for var, da in ds.data_vars.items():
