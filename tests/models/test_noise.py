@@ -72,3 +72,49 @@ def test_independent_across_cells_channels_members_times_streams():
 def test_bad_window():
     with pytest.raises(ValueError, match="y0"):
         cell_noise(0, 0, 0, 0, -1, 3, 0, 3, 2)
+
+
+# --- the torch implementation (drawn on the device that uses it) -----------------------
+
+
+@pytest.mark.parametrize("key", [(0, 0), (12345, 678), (2**64 - 1, 2**63 + 5)])
+def test_torch_philox_words_equal_numpy_bit_for_bit(key):
+    import torch
+
+    from xstochsr.models.noise import _signed, philox4x64_torch
+
+    xs = np.array([0, 1, 2**32 - 1, 2**32, 2**63, 2**64 - 1], dtype=np.uint64)
+    ref = philox4x64((xs, np.uint64(2**64 - 3), np.uint64(7), np.uint64(2)), key)
+    t = [torch.tensor(xs.view(np.int64))] + [torch.tensor([_signed(v)]) for v in
+                                             (2**64 - 3, 7, 2)]
+    got = philox4x64_torch(tuple(t), torch.tensor([[_signed(key[0]), _signed(key[1])]]))
+    for r, g in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(g[0].numpy(), r.view(np.int64))
+
+
+def test_torch_cell_noise_is_cell_noise_for_every_member_and_sequence():
+    from xstochsr.models.noise import cell_noise_torch
+
+    members, sequences = (0, 5), (1, 2, 9)
+    got = cell_noise_torch(3, members, 4, 1, 2, 30, 5, 41, 7, sequences=sequences).numpy()
+    want = np.stack([cell_noise(3, m, 4, 1, 2, 30, 5, 41, 7, sequence=b)
+                     for m in members for b in sequences])
+    assert got.shape == want.shape == (6, 7, 28, 36) and got.dtype == np.float32
+    # float64 log/cos/sin may differ in the last bit between libraries: float32 rarely moves
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert (got == want).mean() > 0.999
+
+
+def test_cuda_noise_is_the_cpu_noise():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a GPU machine and none was available here; run on a GPU machine: "
+                    "python -m pytest tests/models/test_noise.py -k cuda")
+    from xstochsr.models.noise import cell_noise_torch
+
+    kw = dict(sequences=(0, 3))
+    cpu = cell_noise_torch(1, (0, 2), 6, 0, 0, 64, 3, 67, 8, **kw)
+    gpu = cell_noise_torch(1, (0, 2), 6, 0, 0, 64, 3, 67, 8, device="cuda", **kw)
+    assert gpu.device.type == "cuda"
+    np.testing.assert_allclose(gpu.cpu().numpy(), cpu.numpy(), rtol=0, atol=1e-6)

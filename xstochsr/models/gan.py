@@ -41,7 +41,7 @@ from .generator import (
     Generator,
     GeneratorConfig,
 )
-from .noise import cell_noise
+from .noise import cell_noise, cell_noise_torch
 
 __all__ = ["GANModel", "model_paths", "check_architecture", "read_header"]
 
@@ -240,7 +240,12 @@ class GANModel(Downscaler):
 
     # --- inference ----------------------------------------------------------------------
     def _noise(self, seed, members, nb, batch_offset, t, shape, stream, device, origin=(0, 0)):
-        """Noise ``(M*B, C, H, W)`` keyed by global coarse cell (:func:`.noise.cell_noise`)."""
+        """Noise ``(M*B, C, H, W)`` keyed by global coarse cell (:func:`.noise.cell_noise`).
+
+        On an accelerator the same stream is drawn there (:func:`.noise.cell_noise_torch`,
+        one pass for every member and sequence) instead of on the host and copied; on the
+        CPU numpy's integer arithmetic is faster.
+        """
         import torch
 
         cfg = self.generator.config
@@ -248,6 +253,10 @@ class GANModel(Downscaler):
         if nz == 0:
             return None
         (y0, x0), (ny, nx) = origin, shape
+        if torch.device(device).type != "cpu":
+            return cell_noise_torch(seed, members, t, stream, y0, y0 + ny, x0, x0 + nx, nz,
+                                    sequences=range(batch_offset, batch_offset + nb),
+                                    device=device)
         arr = np.empty((len(members), nb, nz, ny, nx), dtype=np.float32)
         for i, m in enumerate(members):
             for b in range(nb):

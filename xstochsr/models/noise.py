@@ -16,13 +16,21 @@ The whole window is computed at once with numpy integer arithmetic (no Python lo
 per cell), so a window ``[y0:y1, x0:x1]`` of the global grid gets exactly the numbers
 any larger or smaller window gives at the same cells. ``tests/models/test_noise.py``
 checks the implementation word for word against :class:`numpy.random.Philox`.
+
+:func:`cell_noise_torch` computes the same stream with torch on any device, for many
+(member, sequence) keys in one pass: on a GPU the noise is then drawn where it is used
+instead of on the host and copied. Torch has no unsigned 64-bit arithmetic, so words
+are held in int64, whose multiplication and addition wrap modulo 2**64 exactly as
+unsigned ones do; right shifts are masked to be logical. Its 64-bit words equal
+:func:`philox4x64`'s bit for bit; the normals differ from :func:`cell_noise`'s at most
+by the last bit of a float64 ``log``/``cos``/``sin`` before rounding to float32.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["cell_noise", "philox4x64", "philox_key"]
+__all__ = ["cell_noise", "cell_noise_torch", "philox4x64", "philox4x64_torch", "philox_key"]
 
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -136,3 +144,113 @@ def cell_noise(seed: int, member: int, t: int, stream: int, y0: int, y1: int, x0
     z2, z3 = _box_muller(w[2], w[3])
     out = np.stack([z0, z1, z2, z3], axis=1)  # (G, 4, H, W): channel 4g + j
     return out.reshape(groups * 4, y1 - y0, x1 - x0)[:c].astype(np.float32)
+
+
+# --- the same stream with torch, on any device ------------------------------------------
+
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(v: int) -> int:
+    """Return the int64 with the bits of a 64-bit unsigned value."""
+    v &= _MASK64
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _shr(x, s: int):
+    """Logical right shift of int64 words (torch's ``>>`` is arithmetic)."""
+    return (x >> s) & ((1 << (64 - s)) - 1)
+
+
+def _mulhilo_torch(a: int, b):
+    """``(hi, lo)`` of the 128-bit product of the constant ``a`` and int64 words ``b``."""
+    m32 = 0xFFFFFFFF
+    al, ah = a & m32, a >> 32
+    bl, bh = b & m32, _shr(b, 32)
+    ll, lh, hl, hh = bl * al, bh * al, bl * ah, bh * ah  # each wraps like uint64
+    mid = _shr(ll, 32) + (lh & m32) + (hl & m32)
+    hi = hh + _shr(lh, 32) + _shr(hl, 32) + _shr(mid, 32)
+    return hi, b * _signed(a)
+
+
+def philox4x64_torch(counter, keys):
+    """Philox4x64-10 with torch: :func:`philox4x64` for many keys at once.
+
+    Parameters
+    ----------
+    counter : tuple of 4 int64 Tensors
+        The counter words (bits of uint64 held in int64), broadcast against each other
+        and against the keys.
+    keys : int64 Tensor ``(N, 2)``
+        One 128-bit key per row (:func:`philox_key`, as int64 bits).
+
+    Returns
+    -------
+    list of 4 int64 Tensors ``(N, *broadcast shape of counter)``
+    """
+    import torch
+
+    n = keys.shape[0]
+    ndim = max(c.dim() for c in counter)
+    k0 = keys[:, 0].reshape(n, *([1] * ndim))
+    k1 = keys[:, 1].reshape(n, *([1] * ndim))
+    c0, c1, c2, c3 = torch.broadcast_tensors(*(c.unsqueeze(0) for c in counter), k0)[:4]
+    w0, w1 = _signed(int(_W0)), _signed(int(_W1))
+    for r in range(_ROUNDS):
+        if r:
+            k0, k1 = k0 + w0, k1 + w1
+        hi0, lo0 = _mulhilo_torch(int(_MUL0), c0)
+        hi1, lo1 = _mulhilo_torch(int(_MUL1), c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return [c0, c1, c2, c3]
+
+
+def _box_muller_torch(a, b):
+    import torch
+
+    u1 = (_shr(a, 11).to(torch.float64) + 1.0) * _U53
+    u2 = _shr(b, 11).to(torch.float64) * _U53
+    r = torch.sqrt(-2.0 * torch.log(u1))
+    return r * torch.cos(_TWO_PI * u2), r * torch.sin(_TWO_PI * u2)
+
+
+def cell_noise_torch(seed: int, members, t: int, stream: int, y0: int, y1: int, x0: int,
+                     x1: int, channels: int, *, sequences, device="cpu"):
+    """:func:`cell_noise` for every (member, sequence) pair at once, drawn on ``device``.
+
+    Parameters
+    ----------
+    seed, t, stream, y0, y1, x0, x1, channels
+        As for :func:`cell_noise`.
+    members, sequences : sequence of int
+        Row ``i * len(sequences) + b`` is member ``members[i]`` of sequence
+        ``sequences[b]``.
+    device : str or torch.device
+
+    Returns
+    -------
+    Tensor ``(len(members) * len(sequences), C, y1 - y0, x1 - x0)``, float32, on
+    ``device``: row by row the numbers of :func:`cell_noise` (see the module notes on
+    the last bit).
+    """
+    import torch
+
+    c = int(channels)
+    if min(y0, x0, t) < 0 or y1 < y0 or x1 < x0 or c < 0:
+        raise ValueError(f"cell_noise_torch needs 0 <= y0 <= y1, 0 <= x0 <= x1, t >= 0 and "
+                         f"channels >= 0, got y {y0}:{y1}, x {x0}:{x1}, t {t}, C {c}.")
+    keys = [philox_key(seed, m, b, stream) for m in members for b in sequences]
+    kt = torch.tensor([[_signed(k0), _signed(k1)] for k0, k1 in keys], dtype=torch.int64,
+                      device=device).reshape(-1, 2)
+    groups = -(-c // 4)
+    dev = kt.device
+    ys = torch.arange(y0, y1, dtype=torch.int64, device=dev)[None, :, None]
+    xs = torch.arange(x0, x1, dtype=torch.int64, device=dev)[None, None, :]
+    gs = torch.arange(groups, dtype=torch.int64, device=dev)[:, None, None]
+    tt = torch.full((1, 1, 1), int(t), dtype=torch.int64, device=dev)
+    w = philox4x64_torch((xs, ys, tt, gs), kt)  # 4 x (N, G, H, W)
+    z0, z1 = _box_muller_torch(w[0], w[1])
+    z2, z3 = _box_muller_torch(w[2], w[3])
+    out = torch.stack([z0, z1, z2, z3], dim=2)  # (N, G, 4, H, W): channel 4g + j
+    n = kt.shape[0]
+    return out.reshape(n, groups * 4, y1 - y0, x1 - x0)[:, :c].to(torch.float32)
