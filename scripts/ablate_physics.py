@@ -94,7 +94,7 @@ def pooled(ds):
 
     u, v = ds[VARS[0]], ds[VARS[1]]
     vv = v.copy(data=convert(v.values, v.attrs["units"], u.attrs["units"]))
-    out = xr.concat([u.drop_attrs(), vv.drop_attrs()], dim="sequence")
+    out = xr.concat([u.drop_attrs(deep=False), vv.drop_attrs(deep=False)], dim="sequence")
     out = out.assign_coords(sequence=np.arange(out.sizes["sequence"]))
     out.attrs = {"units": u.attrs["units"], "long_name": "horizontal wind component"}
     return out.to_dataset(name=COMPONENT)

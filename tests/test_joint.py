@@ -165,6 +165,20 @@ def test_trained_joint_model_card_and_round_trip(joint_model, tmp_path):
         back.run(x[:, :, 0], factor=4, members=[0], seed=3)
 
 
+def test_joint_training_resumes_and_refuses_other_data(tmp_path):
+    """A joint run's checkpoint resumes (its transform is one part per variable)."""
+    from xstochsr.errors import CheckpointError
+
+    kw = dict(TINY, objective={"crps": 1.0}, constraint="additive")
+    xstochsr.train(winds(), var=["ua", "va"], steps=2, seed=0, checkpoint_dir=tmp_path,
+                   **kw)
+    more = xstochsr.train(winds(), var=["ua", "va"], steps=3, seed=0, resume=tmp_path, **kw)
+    assert more.card.training["steps"] == 3
+    with pytest.raises(CheckpointError, match="transform 'channels'"):
+        xstochsr.train(winds().ua.to_dataset(), var="ua", steps=3, seed=0, resume=tmp_path,
+                       **kw)
+
+
 # --- downscaling a Dataset -------------------------------------------------------------------
 
 

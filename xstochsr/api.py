@@ -569,7 +569,7 @@ def _expected(model: Downscaler) -> str:
 def _native_spacing(da: xr.DataArray, model: Downscaler, regrid_input: bool) -> xr.DataArray:
     """Warn on (or fix, with ``regrid_input``) a grid spacing unlike the model's."""
     spacing = model.card.native_grid_spacing
-    if not spacing:
+    if not spacing or not spacing.get("units"):  # cards from before units were required
         return da
     import warnings
 

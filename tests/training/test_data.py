@@ -38,6 +38,14 @@ def test_load_any_dim_names_and_pp_coarse():
     assert not d.info["rain"] and d.info["units"] == "K"
 
 
+def test_no_grid_spacing_without_coordinate_units():
+    """A spacing without units cannot be checked against a user's grid: none is kept."""
+    t = temperature(ny=16)
+    for c in ("row", "col"):
+        t[c].attrs.pop("units")
+    assert load_training_data(t, factor=4).info["native_grid_spacing"] is None
+
+
 def test_sequences_and_gaps_make_runs():
     ds = synthetic_rain(10, 16, 16, sequences=2)
     d = load_training_data(ds, "precip", factor=4)

@@ -238,13 +238,20 @@ def _runs_from_time(time: np.ndarray | None, n: int) -> list[tuple[int, int]]:
 
 
 def _spacing(da: xr.DataArray, dim: str, factor: int) -> dict | None:
+    """Return the coarse grid spacing along ``dim`` for the card.
+
+    None without coordinate units: a number without units cannot be compared with a
+    user's grid.
+    """
     if dim not in da.coords or da.sizes[dim] < 2:
         return None
     v = np.asarray(da[dim].values, dtype=np.float64)
     units = str(da[dim].attrs.get("units", ""))
     if units.startswith("degree"):
         units = "degree"
-    return {"value": float(abs(np.median(np.diff(v))) * factor), "units": units or None}
+    if not units:
+        return None
+    return {"value": float(abs(np.median(np.diff(v))) * factor), "units": units}
 
 
 _CHUNK = 64  # frames processed at once when reducing to coarse cells (bounds memory)

@@ -1140,9 +1140,12 @@ def _check_resumed_data(meta: dict, info: dict, kind: str) -> None:
         problems.append(f"variable {old.get('variable')!r} (now {info['variable']!r})")
     if old.get("units") != info["units"]:
         problems.append(f"units {old.get('units')!r} (now {info['units']!r})")
-    if meta["transform"].get("kind") != kind:
-        problems.append(f"transform {meta['transform'].get('kind')!r} (this data would use "
-                        f"{kind!r})")
+    saved = meta["transform"]
+    joint = saved.get("kind") == "channels"  # one part per variable, each of ``kind``
+    kinds = {p.get("kind") for p in saved.get("channels", [])} if joint else {saved.get("kind")}
+    if kinds != {kind} or joint != bool(info.get("channels")):
+        problems.append(f"transform {saved.get('kind')!r} (this data would use "
+                        f"{'channels of ' if info.get('channels') else ''}{kind!r})")
     if old.get("shape") != info["shape"]:
         problems.append(f"shape {old.get('shape')} (now {info['shape']})")
     if problems:
