@@ -16,7 +16,8 @@ def card(name):
 
 
 @pytest.mark.parametrize("script, name", [("scripts/train_rain_x8.py", "rain-x8"),
-                                          ("scripts/train_qg_wind_x8.py", "qg-wind-x8")])
+                                          ("scripts/train_qg_wind_x8.py", "qg-wind-x8"),
+                                          ("scripts/train_qg_uv_x8.py", "qg-uv-x8")])
 def test_script_settings_are_the_cards(script, name):
     mod = load_script(script, f"script_{name.replace('-', '_')}")
     assert common.card_mismatches(mod.SETTINGS, card(name)) == {}
