@@ -42,6 +42,10 @@ _WIND = """
 from xstochsr import datasets as _ds
 da = _ds.open_sample("qg_wind_sample").eastward_wind.isel(time=slice(0, 2)).sr.coarsen(8)
 """
+_PAIR = """
+from xstochsr import datasets as _ds
+ds = _ds.open_sample("blizzard_1996_500hpa").isel(time=slice(0, 2))
+"""
 _TRAIN_DATA = """
 from xstochsr.training.data import synthetic_rain as _synthetic_rain
 ds = _synthetic_rain(frames=24, ny=32, nx=32, seed=0)
@@ -61,8 +65,9 @@ for _n in ("geostationary",):
 PRELUDE = {
     "README.md": _COARSE_RAIN + _TRAIN_DATA.replace("coarse_da = ", "_unused = "),
     "docs/baselines.md": _COARSE_RAIN,
-    ("docs/models.md", 0): _WIND,
-    ("docs/models.md", 1): _COARSE_RAIN,
+    ("docs/models.md", 0): _PAIR,  # qg-uv-x8, qg-wind-x8, rain-x8: the cards' order
+    ("docs/models.md", 1): _WIND,
+    ("docs/models.md", 2): _COARSE_RAIN,
     "docs/regrid.md": _REGRID,
     "docs/training.md": _TRAIN_DATA,
 }

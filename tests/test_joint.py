@@ -286,7 +286,7 @@ def test_a_registered_joint_model_is_chosen_for_a_dataset_not_for_a_dataarray(
     coarse = coarse_of(winds(seed=7, sequences=1, frames=2, v_units="m s-1"))
     got = model_choice.choose_joint_model(coarse.rename(ua="u", va="v"), None, 4)
     assert got is not None and got[0] == "uv-test"
-    assert model_choice.choose_joint_model(coarse, None, 8) is None  # another factor
+    assert model_choice.choose_joint_model(coarse, None, 2) is None  # another factor
     assert model_choice.choose_joint_model(coarse, ["ua"], 4) is None  # one variable
     bad = coarse.copy()
     bad["va"].attrs["units"] = "K"

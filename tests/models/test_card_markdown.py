@@ -64,6 +64,6 @@ def test_a_wind_pair_card_names_each_field_and_its_physics_scores():
                      transform={"kind": "channels", "channels": [{"kind": "identity"}] * 2},
                      scores={"members": 8, "held_out": {"qg_atmos": {"model": row}}})
     md = card.to_markdown()
-    assert "variables=['ua', 'va'])" in md and "ds.sr.downscale" in md
+    assert "ds.sr.downscale" in md and "a Dataset holding eastward_wind, northward_wind" in md
     assert "| field 2 of 2 | `va`, standard_name `northward_wind`, in `m s-1` |" in md
     assert "| CRPS u | CRPS v |" in md and "| 1.250 | 1.500 | 0.100 | 0.200 |" in md

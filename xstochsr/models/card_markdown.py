@@ -59,8 +59,9 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
     h = "#" * level
     t = card.training
     chans = getattr(card, "channels", None) or []
-    call = (f'ens = ds.sr.downscale(model="{card.name}", factor={card.factor}, members=10, '
-            f"variables={[c['name'] for c in chans]})" if chans else
+    call = (f'ens = ds.sr.downscale(model="{card.name}", factor={card.factor}, members=10)'
+            "  # ds: a Dataset holding "
+            + ", ".join(f"{c.get('standard_name') or c['name']}" for c in chans) if chans else
             f'ens = da.sr.downscale(model="{card.name}", factor={card.factor}, members=10)')
     lines = [f"{h} `{card.name}`", "", card.description, "",
              "```python", call, "```", "", "| | |", "|---|---|"]
