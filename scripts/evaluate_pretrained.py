@@ -253,8 +253,15 @@ def reproducibility_case(model, recipe: dict, case: dict) -> dict:
 
 def _table(title: str, scores: dict) -> str:
     from xstochsr.demo import _format_table
+    from xstochsr.models.card_markdown import PAIR_COLUMNS
 
-    return f"{title}\n{_format_table(scores)}"
+    if not any(PAIR_COLUMNS[0][0] in row for row in scores.values()):
+        return f"{title}\n{_format_table(scores)}"
+    lines = [title]  # a wind pair: the physics columns the card shows
+    for method, row in scores.items():
+        lines.append(f"  {method}: " + ", ".join(f"{label} {row[key]:.4g}"
+                                                 for key, label in PAIR_COLUMNS if key in row))
+    return "\n".join(lines)
 
 
 #: Gates of issue 10 on the raw network: (name, test(raw, rows) -> (value, limit, passed)).

@@ -30,3 +30,9 @@ def test_pair_rows_flatten_and_gate_per_component(tmp_path):
     assert not any(g[3] for g in gates)
     ok, records = ep.gate({"qg_atmos": rows}, "wind_pair")
     assert not ok and len(records) == 4 and np.isfinite([r["value"] for r in records]).all()
+
+
+def test_pair_table_prints_the_physics_columns():
+    row = {"eastward_wind_crps": 0.34, "northward_wind_crps": 0.32, "divergence_rmse": 5.1}
+    text = ep._table("test set 'qg_atmos':", {"model": row})
+    assert "model: CRPS u 0.34, CRPS v 0.32, div. RMSE (1e-6 s-1) 5.1" in text
