@@ -345,8 +345,6 @@ def ship(path: Path, model_name: str, script: str) -> None:
         src = path.with_suffix(suffix) if path.suffix else path.with_name(path.name + suffix)
         if src.resolve() != (data / f"{model_name}{suffix}").resolve():
             shutil.copyfile(src, data / f"{model_name}{suffix}")
-    reg = REPO / "data_registry.txt"
-    text = reg.read_text()
     begin, end = f"# >>> model {model_name}", f"# <<< model {model_name}"
     lines = [begin + " (managed by scripts/evaluate_pretrained.py --ship)",
              f"# {model_name}: pretrained generator trained with {script} "
@@ -356,15 +354,9 @@ def ship(path: Path, model_name: str, script: str) -> None:
         f = data / f"{model_name}{suffix}"
         lines += [f"#   {model_name} {what}",
                   f"xstochsr/data/{f.name} sha256:{datasets.file_hash(f)}"]
-    block = "\n".join([*lines, end]) + "\n"
-    if begin in text:
-        pre, rest = text.split(begin, 1)
-        after = rest.split(end, 1)[1]
-        text = pre + block + (after[1:] if after.startswith("\n") else after)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    atomic_write_bytes(reg, text.encode())
-    shutil.copyfile(reg, data / "registry.txt")
+    from registry_blocks import write_block
+
+    write_block(begin, end, "\n".join([*lines, end]) + "\n", REPO)
 
 
 def main(argv=None) -> int:

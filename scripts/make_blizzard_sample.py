@@ -35,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
 OUT = ROOT / "xstochsr" / "data" / "blizzard_1996_500hpa.nc"
 BEGIN = ("# >>> blizzard (managed by scripts/make_blizzard_sample.py; edit the script, "
          "not these lines)")
@@ -124,7 +125,7 @@ def read_storm(cdf_dir: Path) -> tuple[xr.Dataset, dict]:
 
 def register(path: Path, info: dict, root: Path = ROOT) -> str:
     """Rewrite the ``# >>> blizzard`` block of the registry; copy it into the package."""
-    from xstochsr.io import atomic_write_bytes
+    from registry_blocks import write_block
 
     sha = _sha(path)
     key = path.resolve().relative_to(root).as_posix()
@@ -141,16 +142,7 @@ def register(path: Path, info: dict, root: Path = ROOT) -> str:
         f"{key} sha256:{sha}",
         END,
     ]) + "\n"
-    reg = root / "data_registry.txt"
-    text = reg.read_text(encoding="utf-8")
-    if BEGIN in text and END in text:
-        i = text.index(BEGIN)
-        j = text.index(END, i) + len(END)
-        text = text[:i] + block + text[j + (text[j:j + 1] == "\n"):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    atomic_write_bytes(reg, text.encode("utf-8"))
-    atomic_write_bytes(root / "xstochsr" / "data" / "registry.txt", reg.read_bytes())
+    write_block(BEGIN, END, block, root)
     return sha
 
 

@@ -774,8 +774,7 @@ def register_sample(
     info: dict,
     args,
     key: str | None = None,
-    root_registry: Path = ROOT / "data_registry.txt",
-    packaged_registry: Path = ROOT / "xstochsr" / "data" / "registry.txt",
+    root: Path = ROOT,
 ) -> str:
     """Rewrite the ``# >>> qg`` block of the registry and copy it byte for byte into the package.
 
@@ -805,21 +804,12 @@ def register_sample(
         f"{key} sha256:{sha}",
         QG_END,
     ]
-    block = "\n".join(lines) + "\n"
-    text = root_registry.read_text(encoding="utf-8")
-    if QG_BEGIN in text and QG_END in text:
-        i = text.index(QG_BEGIN)
-        j = text.index(QG_END, i) + len(QG_END)
-        if text[j : j + 1] == "\n":
-            j += 1
-        text = text[:i] + block + text[j:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    root_registry.write_text(text, encoding="utf-8")
-    packaged_registry.write_bytes(root_registry.read_bytes())
+    from registry_blocks import write_block
+
+    write_block(QG_BEGIN, QG_END, "\n".join(lines) + "\n", root)
     print(
-        f"registered {key} (sha256 {sha[:12]}...) in {root_registry.name}; copied to "
-        f"{packaged_registry}",
+        f"registered {key} (sha256 {sha[:12]}...) in data_registry.txt; copied to "
+        f"{root / 'xstochsr' / 'data' / 'registry.txt'}",
         flush=True,
     )  # fmt: skip
     return sha
