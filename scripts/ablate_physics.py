@@ -17,6 +17,10 @@ constraint layer: block means of u and v exact), differing only in the physics:
     separate         one component at a time, like ``qg-wind-x8``: a one-channel model
                      trained on the u and the v fields pooled (``COMPONENT``), run on u
                      and on v with independent noise; the joint arms' settings otherwise
+    joint-smooth     joint, the additive layer spreading its correction smoothly
+                     (``constraint_prior="bilinear"``: no block-constant steps)
+    streamfunction-smooth  streamfunction, with the smooth additive layer (the head's
+                     non-divergent psi is no longer broken on every block edge)
 
 Scored on the *validation* runs (independent pyqg runs, first ``--frames`` frames of the
 first ``--sequences``; the test runs are read once, for a shipped model only, by
@@ -61,6 +65,9 @@ ARMS = {
     "streamfunction": dict(BASE, objective=dict(CRPS, kinematics=1.0),
                            gen_wind_head="streamfunction"),
     "separate": dict(BASE, objective=dict(CRPS)),
+    "joint-smooth": dict(BASE, objective=dict(CRPS), constraint_prior="bilinear"),
+    "streamfunction-smooth": dict(BASE, objective=dict(CRPS, kinematics=1.0),
+                                  gen_wind_head="streamfunction", constraint_prior="bilinear"),
 }
 #: The arms whose model takes one component at a time (trained on :func:`pooled`).
 SEPARATE = ("separate",)

@@ -78,9 +78,11 @@ def test_generator_with_prior_and_card_round_trip():
     torch.testing.assert_close(block_mean(y[0, :, :], 4), x[0] * 3, rtol=1e-5, atol=1e-5)
 
 
-def test_prior_needs_the_multiplicative_layer():
+def test_prior_needs_a_constraint_layer():
     with pytest.raises(ModelCardError, match="constraint_prior"):
-        GeneratorConfig.small(factor=4, constraint="additive", constraint_prior="bilinear")
+        GeneratorConfig.small(factor=4, constraint_prior="bilinear")
+    assert GeneratorConfig.small(factor=4, constraint="additive", output_activation="none",
+                                 constraint_prior="bilinear").constraint_prior == "bilinear"
     with pytest.raises(ModelCardError, match="constraint_prior"):
         GeneratorConfig.small(factor=4, constraint="multiplicative", constraint_prior="spline")
     with pytest.raises(InvalidInputError, match="constraint_prior"):

@@ -19,7 +19,12 @@ coarse scale and learns only how to distribute each coarse value inside its bloc
     are): a softmax is positive everywhere, so without it no pixel inside a wet block is
     ever dry, and a truth with dry pixels there lies below every member.
 ``"additive"`` (for signed fields: temperature, winds)
-    ``y = u - mean_block(u) + x`` with ``u`` the network output in physical units.
+    ``y = u - mean_block(u) + x`` with ``u`` the network output in physical units: the
+    correction ``x - mean_block(u)`` is constant in each block, so any error of the raw
+    block means comes out as a step on every block edge. With ``prior="bilinear"`` the
+    correction is spread instead by :func:`smooth_spread`, a bilinear interpolation whose
+    block means equal the correction exactly: ``y = u + smooth_spread(x - mean_block(u))``
+    has the same block means and no steps that ``u`` lacks.
 
 Shapes: N frames, C channels, H x W coarse cells, f = factor; the raw output ``z`` and
 the result are ``(N, C, f*H, f*W)``, the coarse input ``x`` is ``(N, C, H, W)``.
@@ -31,16 +36,20 @@ import torch
 from torch.nn import functional as F
 
 __all__ = ["CONSTRAINTS", "PRIORS", "block_mean", "multiplicative", "additive",
-           "apply_constraint", "log_prior", "dry_out"]
+           "apply_constraint", "log_prior", "dry_out", "smooth_spread"]
 
 #: Constraint kinds a generator may carry (``GeneratorConfig.constraint``).
 CONSTRAINTS = ("multiplicative", "additive")
-#: Priors of the multiplicative layer (``GeneratorConfig.constraint_prior``).
+#: Priors of the constraint layers (``GeneratorConfig.constraint_prior``): for the
+#: multiplicative layer the logits' starting point, for the additive one how the
+#: correction is spread over each block.
 PRIORS = ("bilinear",)
 #: Floor of the bilinear prior, relative to the block's own coarse value.
 PRIOR_FLOOR = 1e-3
 #: Richardson-Lucy refinements of the prior (its block means approach the coarse field).
 PRIOR_ITERATIONS = 8
+#: Jacobi sweeps per axis of :func:`smooth_spread` (error shrinks 3x per sweep).
+SPREAD_SWEEPS = 12
 
 
 def _blocks(z: torch.Tensor, f: int) -> torch.Tensor:
@@ -135,7 +144,54 @@ def dry_out(y: torch.Tensor, threshold: float) -> torch.Tensor:
     return torch.where(some, y * keep * scale, y)
 
 
-def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor:
+def _mean_of_linear(r: torch.Tensor) -> torch.Tensor:
+    """Block means of the linear interpolation of ``r`` along its last axis.
+
+    Upsampling by any even factor with ``align_corners=False`` and averaging each
+    block back is the tridiagonal operator ``(1/8, 3/4, 1/8)``; at the two ends the
+    interpolation is clamped, so the end rows are ``(7/8, 1/8)``. ``r`` is ``(..., n)``.
+    """
+    pad = torch.cat([r[..., :1], r, r[..., -1:]], dim=-1)
+    return 0.75 * r + 0.125 * (pad[..., :-2] + pad[..., 2:])
+
+
+def _unmean_of_linear(x: torch.Tensor, sweeps: int) -> torch.Tensor:
+    """Solve ``_mean_of_linear(r) = x`` along the last axis by Jacobi sweeps.
+
+    The operator is diagonally dominant (off-diagonal sum 1/4 against 3/4 inside,
+    1/8 against 7/8 at the ends), so each sweep shrinks the error at least 3x.
+    """
+    d = torch.full(x.shape[-1:], 0.75, dtype=x.dtype, device=x.device)
+    d[0] = d[-1] = 0.875
+    if x.shape[-1] == 1:
+        d[0] = 1.0
+    r = x / d
+    for _ in range(int(sweeps)):
+        r = r + (x - _mean_of_linear(r)) / d
+    return r
+
+
+def smooth_spread(x: torch.Tensor, factor: int, sweeps: int = SPREAD_SWEEPS) -> torch.Tensor:
+    """Spread ``x`` into a smooth fine field whose ``factor x factor`` block means are ``x``.
+
+    ``(N, C, H, W) -> (N, C, f*H, f*W)``, ``f`` even (every supported factor is). The
+    field is ``bilinear(r)`` with ``r`` solving ``block_mean(bilinear(r)) = x``; the
+    operator is a separable tridiagonal one (:func:`_mean_of_linear`), solved per axis
+    by ``sweeps`` Jacobi sweeps, and what the sweeps leave (below ``3**-sweeps`` of
+    ``x``'s range) is added block by block, so the block means are exact to rounding
+    while the field is continuous up to that remainder. Linear in ``x``, so gradients
+    flow through it.
+    """
+    f = int(factor)
+    x = x.float()
+    r = _unmean_of_linear(x, sweeps)
+    r = _unmean_of_linear(r.transpose(-1, -2), sweeps).transpose(-1, -2)
+    b = F.interpolate(r, scale_factor=f, mode="bilinear", align_corners=False)
+    return b + F.interpolate(x - block_mean(b, f), scale_factor=f, mode="nearest")
+
+
+def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int,
+             prior: str | None = None) -> torch.Tensor:
     """Additive constraint layer: ``u - block_mean(u) + coarse`` (physical units).
 
     Parameters
@@ -144,6 +200,10 @@ def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor
         Network output already in physical units.
     coarse : Tensor ``(N, C, H, W)``
     factor : int
+    prior : {"bilinear"} or None
+        How the correction ``coarse - block_mean(u)`` is added: None, as a constant
+        per block (a step on every block edge where the raw means are off);
+        ``"bilinear"``, spread smoothly by :func:`smooth_spread`.
 
     Returns
     -------
@@ -152,6 +212,10 @@ def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor
     f = int(factor)
     u = u.float()
     shift = coarse.float() - block_mean(u, f)
+    if prior == "bilinear":
+        return u + smooth_spread(shift, f)
+    if prior is not None:
+        raise ValueError(f"Unknown constraint prior {prior!r}; use one of {PRIORS} or None.")
     return u + F.interpolate(shift, scale_factor=f, mode="nearest")
 
 
@@ -162,10 +226,11 @@ def apply_constraint(kind: str, z: torch.Tensor, coarse: torch.Tensor, factor: i
 
     ``to_physical`` maps ``z`` to physical units before the additive layer (the
     inverse of the model's transform); the multiplicative layer uses ``z`` as logits,
-    plus the ``prior`` and the ``dry`` threshold (multiplicative only).
+    plus the ``prior`` and the ``dry`` threshold (multiplicative only); the additive
+    layer spreads its correction by the ``prior``.
     """
     if kind == "multiplicative":
         return multiplicative(z, coarse, factor, prior, dry)
     if kind == "additive":
-        return additive(z if to_physical is None else to_physical(z), coarse, factor)
+        return additive(z if to_physical is None else to_physical(z), coarse, factor, prior)
     raise ValueError(f"Unknown constraint {kind!r}; use one of {CONSTRAINTS} or None.")

@@ -100,8 +100,13 @@ class GeneratorConfig:
         With the multiplicative constraint: logits start from the log of the bilinear
         interpolation of the coarse field (:func:`xstochsr.models.constraints.log_prior`),
         so an untrained network already gives a smooth field with exact block means and
-        training learns the structure on top (no block squares to unlearn). None
-        (default, and every card written before this setting existed): plain softmax.
+        training learns the structure on top (no block squares to unlearn). With the
+        additive constraint: the correction of the raw block means is spread by a
+        bilinear field with exact block means
+        (:func:`xstochsr.models.constraints.smooth_spread`) instead of added as a
+        constant per block, which draws a step on every block edge. None (default,
+        and every card written before this setting existed): plain softmax, or the
+        block-constant correction.
     static_channels : int
         Static fine-resolution predictors (orography, land fraction...) the network
         takes, from 0 to :data:`MAX_STATIC`. 0 (default, every card written before this
@@ -180,10 +185,11 @@ class GeneratorConfig:
                     f"constraint={self.constraint!r}.")
             self.constraint_dry = float(d)
         if self.constraint_prior is not None and (
-                self.constraint_prior not in PRIORS or self.constraint != "multiplicative"):
+                self.constraint_prior not in PRIORS or self.constraint is None):
             raise ModelCardError(
-                f"constraint_prior must be one of {PRIORS} with constraint='multiplicative', "
-                f"or None; got {self.constraint_prior!r} with constraint={self.constraint!r}."
+                f"constraint_prior must be one of {PRIORS} with a constraint layer "
+                f"(constraint='multiplicative' or 'additive'), or None; got "
+                f"{self.constraint_prior!r} with constraint={self.constraint!r}."
             )
         if self.wind_head is not None and (
                 self.wind_head not in WIND_HEADS or self.out_channels != 2

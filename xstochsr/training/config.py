@@ -87,7 +87,9 @@ class TrainConfig:
     constraint_prior : {"bilinear"} or None
         With ``constraint="multiplicative"``: start the layer's logits from the log of
         the bilinear interpolation of the coarse field, so the untrained network gives a
-        smooth field with exact block means (``GeneratorConfig.constraint_prior``).
+        smooth field with exact block means. With ``constraint="additive"``: spread the
+        correction of the block means smoothly instead of as a constant per block (no
+        steps on block edges). See ``GeneratorConfig.constraint_prior``.
     init : str or None
         Pretrained model (registry name or path) the generator started from.
     gp_weight : float
@@ -302,11 +304,11 @@ class TrainConfig:
                 f"constraint='multiplicative', or None; got {self.constraint_dry!r} with "
                 f"constraint={self.constraint!r}.")
         if self.constraint_prior not in (None, "bilinear") or (
-                self.constraint_prior and self.constraint != "multiplicative"):
+                self.constraint_prior and self.constraint is None):
             raise InvalidInputError(
-                f"constraint_prior must be 'bilinear' together with "
-                f"constraint='multiplicative', or None; got {self.constraint_prior!r} with "
-                f"constraint={self.constraint!r}.")
+                f"constraint_prior must be 'bilinear' together with a constraint layer "
+                f"(constraint='multiplicative' or 'additive'), or None; got "
+                f"{self.constraint_prior!r} with constraint={self.constraint!r}.")
         from .losses import check_balance
 
         try:
