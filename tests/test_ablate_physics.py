@@ -16,8 +16,14 @@ def test_arms_differ_only_in_physics():
     for name, arm in ap.ARMS.items():
         assert arm["constraint"] == "additive", name
         assert {k: arm["objective"][k] for k in ap.CRPS} == ap.CRPS, name
-        rest = {k: v for k, v in arm.items() if k not in ("objective", "gen_wind_head")}
+        rest = {k: v for k, v in arm.items()
+                if k not in ("objective", "gen_wind_head", "constraint_prior")}
         assert rest == base, name
+        # the smooth arms differ from their block-constant twins by the prior alone
+        if name.endswith("-smooth"):
+            twin = ap.ARMS[name.removesuffix("-smooth")]
+            assert {k: v for k, v in arm.items() if k != "constraint_prior"} == twin, name
+            assert arm["constraint_prior"] == "bilinear"
     assert ap.ARMS["streamfunction"]["gen_wind_head"] == "streamfunction"
     assert "kinematics" in ap.ARMS["joint+physics"]["objective"]
 
