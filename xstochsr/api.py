@@ -406,7 +406,8 @@ def _downscale_array(da, factor=None, members=10, *, model=None, seed=None, time
     if nch > 1:  # rows of one variable each <-> the network's channels
         from .joint import Interleaved
 
-        plan = replace(plan, model=Interleaved(plan.model, nch))
+        plan = replace(plan, model=Interleaved(plan.model, nch,
+                                               len(req.model.card.channels or []) or 1))
     out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
                    req.model, req.seed, req.picked, plan.conserve)
@@ -427,7 +428,7 @@ def _joint_channels(model: Downscaler, da: xr.DataArray, channel_dim: str | None
         if channel_dim is not None:
             raise InvalidInputError(f"Model {model.name!r} downscales one variable at a time.")
         return 1
-    names = [c["name"] for c in channels]
+    names = [c["name"] for c in model.card.inputs]
     if channel_dim is None:
         raise InvalidInputError(
             f"Model {model.name!r} downscales {names} together; pass a Dataset that holds "

@@ -17,6 +17,10 @@ unrelated ones). :func:`downscale_dataset` is what ``xstochsr.downscale(ds)`` an
 4. run the usual pipeline (validation, tiling, dask, progress) once for all of them;
 5. split the ensemble back into variables, each in its own units with its own attrs.
 
+A model with inputs-only predictors (``card.predictors``, e.g. geopotential beside
+the winds) finds them in ``ds`` the same way and stacks them after its outputs; they
+are seen coarse and never returned.
+
 With a one-variable model (or none given) each listed variable is downscaled on its
 own, with the same seed, and the results are merged into one Dataset.
 """
@@ -32,7 +36,8 @@ import xarray as xr
 from .errors import InvalidInputError
 from .models.base import Downscaler, Wrapped
 
-__all__ = ["downscale_dataset", "match_channels", "Interleaved", "CHANNEL_DIM"]
+__all__ = ["downscale_dataset", "match_channels", "match_predictors", "Interleaved",
+           "CHANNEL_DIM"]
 
 #: The internal dimension the variables are stacked along (never in any output).
 CHANNEL_DIM = "__xstochsr_channel__"
@@ -46,11 +51,17 @@ class Interleaved(Wrapped):
     :meth:`run` regroups them as ``(B, T, C, H, W)`` for the network and returns
     ``(M, B*C, T, fH, fW)`` in the same row order. ``batch_offset`` counts rows; the
     network's noise is keyed by ``batch_offset // C``, the sequence.
+
+    With inputs-only predictors the network gives fewer channels (``outputs``) than it
+    takes; the predictors' rows of the result hold their coarse input repeated over
+    each block (block means exact, so any later conservation leaves them alone) and
+    are dropped by :func:`downscale_dataset`.
     """
 
-    def __init__(self, model: Downscaler, channels: int):
+    def __init__(self, model: Downscaler, channels: int, outputs: int | None = None):
         super().__init__(model)
         self.channels = int(channels)
+        self.outputs = self.channels if outputs is None else int(outputs)
 
     def run(self, x, *, factor, members: Sequence[int], seed, t0=0, batch_offset=0,
             state=None, device="cpu", **kw):
@@ -65,7 +76,12 @@ class Interleaved(Wrapped):
                                   seed=seed, t0=t0, batch_offset=batch_offset // c,
                                   state=state, device=device, **kw)
         m, b, t, cc, fy, fx = y.shape
-        return np.ascontiguousarray(y.transpose(0, 1, 3, 2, 4, 5)).reshape(m, b * cc, t, fy,
+        if cc < c:  # predictors: their coarse input, repeated over each block
+            f = fy // ny
+            rest = np.repeat(np.repeat(x5[:, :, cc:], f, axis=-2), f, axis=-1)
+            rest = np.broadcast_to(rest[None], (m, *rest.shape)).astype(y.dtype)
+            y = np.concatenate([y, rest], axis=3)
+        return np.ascontiguousarray(y.transpose(0, 1, 3, 2, 4, 5)).reshape(m, b * c, t, fy,
                                                                            fx), state
 
 
@@ -109,6 +125,26 @@ def match_channels(ds: xr.Dataset, channels: list[dict],
             f"The model downscales {found} together; variables= also names {extra}, which "
             "it does not take. Downscale those separately.")
     return found
+
+
+def match_predictors(ds: xr.Dataset, predictors: list[dict], taken: list[str]) -> list[str]:
+    """Names in ``ds`` of a model's inputs-only predictors (by name, else standard_name).
+
+    ``taken`` are the outputs' variables, which no predictor may be.
+
+    Raises
+    ------
+    InvalidInputError
+        A predictor is missing or ambiguous.
+    """
+    pool = [v for v in ds.data_vars if v not in taken]
+    try:
+        return match_channels(ds[pool], predictors, None)
+    except InvalidInputError as err:
+        raise InvalidInputError(
+            f"The model also takes {[p['name'] for p in predictors]} as inputs (its card's "
+            f"predictors, seen coarse, not downscaled): add them to the Dataset. {err}"
+        ) from None
 
 
 def _stack(ds: xr.Dataset, names: list[str], channels: list[dict]) -> xr.DataArray:
@@ -203,7 +239,9 @@ def downscale_dataset(ds: xr.Dataset, factor: int | None = None, members: Any = 
     channels = (obj.card.channels or None) if obj is not None else None
     if channels:
         names = match_channels(ds, channels, variables)
-        stacked = _stack(ds, names, channels)
+        preds = obj.card.predictors or []
+        pnames = match_predictors(ds, preds, names) if preds else []
+        stacked = _stack(ds, names + pnames, channels + preds)
         ens = _downscale_array(stacked, factor, members, model=obj, seed=seed,
                                channel_dim=CHANNEL_DIM, **kwargs)
         out = {}

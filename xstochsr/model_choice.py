@@ -155,7 +155,7 @@ def choose_joint_model(ds, variables, factor: int) -> tuple[str, str] | None:
         by the model :func:`choose_model` finds for it).
     """
     from .errors import InvalidInputError
-    from .joint import match_channels
+    from .joint import match_channels, match_predictors
     from .models.registry import _pretrained_names, pretrained_card
     from .units import affine
 
@@ -166,7 +166,8 @@ def choose_joint_model(ds, variables, factor: int) -> tuple[str, str] | None:
             continue
         try:
             found = match_channels(ds, c.channels, variables)
-            for var, ch in zip(found, c.channels, strict=True):
+            preds = match_predictors(ds, c.predictors, found) if c.predictors else []
+            for var, ch in zip(found + preds, c.inputs, strict=True):
                 affine(ds[var].attrs.get("units") or "", ch.get("units") or "")
         except (InvalidInputError, UnitsError):
             continue

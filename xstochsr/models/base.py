@@ -114,6 +114,13 @@ class ModelCard:
         one-variable card) otherwise. Each entry: ``name``, ``standard_name``,
         ``long_name`` and ``units`` (each a string or None); the transform is then a
         ``channels`` spec with one part per entry (:mod:`xstochsr.models.transforms`).
+    predictors : list of dict or None
+        Coarse variables the network takes as inputs but does not downscale (e.g.
+        geopotential for a wind model), after the ``channels`` in its input order;
+        None (the default, and every card written before this field existed): none.
+        Entries as in ``channels``; the transform's ``channels`` spec then has one part
+        per output, then one per predictor, and ``channels`` may hold a single output.
+        :func:`xstochsr.downscale` on a Dataset finds them by name or standard_name.
     """
 
     name: str
@@ -135,16 +142,17 @@ class ModelCard:
     weights_sha256: str = ""
     static: list | None = None
     channels: list | None = None
+    predictors: list | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, JSON-serialisable.
 
-        ``static`` and ``channels`` are left out when None, so a card without them is
-        byte for byte what it was before those fields existed (its digest, which the
-        weights file holds, stays valid).
+        ``static``, ``channels`` and ``predictors`` are left out when None, so a card
+        without them is byte for byte what it was before those fields existed (its
+        digest, which the weights file holds, stays valid).
         """
         d = dataclasses.asdict(self)
-        for key in ("static", "channels"):
+        for key in ("static", "channels", "predictors"):
             if d[key] is None:
                 del d[key]
         return d
@@ -153,6 +161,11 @@ class ModelCard:
     def variables(self) -> list[str]:
         """Names of the variables the model downscales (one unless ``channels``)."""
         return [c["name"] for c in self.channels] if self.channels else [self.variable]
+
+    @property
+    def inputs(self) -> list[dict]:
+        """The network's input channels: ``channels`` then ``predictors`` ([] for one)."""
+        return [*(self.channels or []), *(self.predictors or [])]
 
     def to_json(self) -> str:
         """JSON text, keys sorted for stable hashes."""
@@ -194,7 +207,7 @@ _SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
     "scores": ((dict,), False), "description": ((str,), False), "license": ((str,), False),
     "citation": ((str,), False), "package_version": ((str,), False),
     "weights_sha256": ((str,), False), "training_range": ((dict,), True),
-    "static": ((list,), True), "channels": ((list,), True),
+    "static": ((list,), True), "channels": ((list,), True), "predictors": ((list,), True),
 }
 #: Largest factor a card may declare (the generator supports 2 to 16; baselines any).
 MAX_CARD_FACTOR = 64
@@ -233,29 +246,35 @@ def _check_schema(d: dict[str, Any]) -> None:
                        spacing)
     for entry in d.get("static") or []:
         _check_static_entry(entry)
-    channels = d.get("channels")
+    channels, predictors = d.get("channels"), d.get("predictors")
+    if predictors is not None and channels is None:
+        raise _bad("predictors", "given only with 'channels' (the outputs)", predictors)
     if channels is not None:
-        _check_channels(channels, transform)
+        _check_channels(channels, transform, predictors or [])
 
 
-def _check_channels(channels: list, transform: dict) -> None:
-    """Check a card's ``channels`` list (see :class:`ModelCard`) against its transform."""
-    expected = ("a list of two or more {'name': <str>, 'standard_name': <str or null>, "
-                "'long_name': <str or null>, 'units': <str or null>}")
-    if len(channels) < 2:
-        raise _bad("channels", expected, channels)
-    for entry in channels:
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or any(
-                not isinstance(entry.get(k), (str, type(None)))
-                for k in ("standard_name", "long_name", "units")):
-            raise _bad("channels", expected, entry)
-    if len({e["name"] for e in channels}) != len(channels):
-        raise _bad("channels", "a list of distinct variable names", channels)
+def _check_channels(channels: list, transform: dict, predictors: list) -> None:
+    """Check a card's ``channels`` and ``predictors`` (see :class:`ModelCard`)."""
+    entry_txt = ("{'name': <str>, 'standard_name': <str or null>, 'long_name': <str or "
+                 "null>, 'units': <str or null>}")
+    least = 1 if predictors else 2
+    if len(channels) < least:
+        raise _bad("channels", f"a list of {'one' if least == 1 else 'two'} or more "
+                   f"{entry_txt}", channels)
+    for field, entries in (("channels", channels), ("predictors", predictors)):
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or any(
+                    not isinstance(entry.get(k), (str, type(None)))
+                    for k in ("standard_name", "long_name", "units")):
+                raise _bad(field, f"a list of {entry_txt}", entry)
+    names = [e["name"] for e in (*channels, *predictors)]
+    if len(set(names)) != len(names):
+        raise _bad("channels", "distinct variable names (outputs and predictors)", names)
     parts = transform.get("channels")
     if transform.get("kind") != "channels" or not isinstance(parts, list) \
-            or len(parts) != len(channels):
-        raise _bad("transform", f"a 'channels' spec with {len(channels)} parts (one per "
-                   "entry of 'channels')", transform)
+            or len(parts) != len(names):
+        raise _bad("transform", f"a 'channels' spec with {len(names)} parts (one per "
+                   "entry of 'channels', then of 'predictors')", transform)
 
 
 def _check_static_entry(entry: Any) -> None:

@@ -218,12 +218,13 @@ class GANModel(Downscaler):
         cfg = generator.config
         if card.architecture and GeneratorConfig.from_dict(card.architecture) != cfg:
             raise ModelCardError("The card's architecture does not match the generator's config.")
-        n_vars = len(card.channels or []) or 1
-        if n_vars != cfg.out_channels or n_vars != cfg.in_channels:
+        n_out = len(card.channels or []) or 1
+        n_in = n_out + len(card.predictors or [])
+        if n_out != cfg.out_channels or n_in != cfg.in_channels:
             raise ModelCardError(
-                f"The card lists {n_vars} variable(s) but the generator takes "
-                f"{cfg.in_channels} and gives {cfg.out_channels} channel(s); save the model "
-                "again.")
+                f"The card lists {n_out} variable(s) and {n_in - n_out} predictor(s) but the "
+                f"generator takes {cfg.in_channels} and gives {cfg.out_channels} channel(s); "
+                "save the model again.")
         n_static = len(card.static or [])
         if n_static != cfg.static_channels:
             raise ModelCardError(
@@ -281,8 +282,10 @@ class GANModel(Downscaler):
         """Downscale ``x`` (B, T, H, W) -> (M, B, T, fH, fW); see :meth:`Downscaler.run`.
 
         A model of several variables (``card.channels``) takes ``x`` ``(B, T, C, H, W)``
-        in the card's channel order and units and gives ``(M, B, T, C, fH, fW)``;
-        :func:`xstochsr.downscale` on a Dataset arranges that (:mod:`xstochsr.joint`).
+        in the card's channel order and units and gives ``(M, B, T, C_out, fH, fW)``:
+        ``C`` is the card's outputs then its inputs-only ``predictors``, ``C_out`` the
+        outputs alone; :func:`xstochsr.downscale` on a Dataset arranges that
+        (:mod:`xstochsr.joint`).
 
         Frames are processed one at a time with the GRU state carried, so splitting a
         series into time chunks (passing ``state`` on) gives bit-identical results.
@@ -331,7 +334,7 @@ class GANModel(Downscaler):
                             if constrained else {}), static=st)
                 y = y[:, 0].float()  # (nm*nb, C, fH, fW)
                 if not constrained:
-                    y = transforms.inverse(y, self.card.transform)
+                    y = transforms.inverse(y, transforms.leading(self.card.transform, nco))
                 out[:, :, i] = y.reshape(nm, nb, nco, ny * f, nx * f).cpu().numpy()
         return (out if x.ndim == 5 else out[:, :, :, 0]), h
 
@@ -348,10 +351,11 @@ class GANModel(Downscaler):
             raise InvalidInputError(
                 f"Model {self.name!r} downscales one variable: x must be (B, T, H, W), got "
                 f"shape {x.shape}.")
+        names = [c["name"] for c in self.card.inputs] or self.card.variables
         raise InvalidInputError(
-            f"Model {self.name!r} downscales {nc} variables at once "
-            f"({self.card.variables}): x must be (B, T, {nc}, H, W) in that order, got shape "
-            f"{x.shape}. From xarray, pass the Dataset: xstochsr.downscale(ds, model=...).")
+            f"Model {self.name!r} takes {nc} variables at once ({names}): x must be "
+            f"(B, T, {nc}, H, W) in that order, got shape {x.shape}. From xarray, pass the "
+            "Dataset: xstochsr.downscale(ds, model=...).")
 
     def _static_tensor(self, static, nm, nb, fy, fx, device):
         """Normalise ``static`` with the card's statistics: ``(nm*nb, n, fy, fx)`` or None."""

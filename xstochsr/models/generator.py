@@ -49,7 +49,10 @@ class GeneratorConfig:
     factor : int
         Downscaling factor, a power of two from 2 to 16.
     in_channels, out_channels : int
-        Channels of the coarse input and of the fine output.
+        Channels of the coarse input and of the fine output. The input holds each
+        output's coarse field first, then any inputs-only predictors (e.g. geopotential
+        for winds), so ``in_channels >= out_channels``; a constraint layer keeps the
+        block means of the first ``out_channels`` input channels.
     width : int
         Channels of the coarse-resolution stream and of the GRU state (256 in the paper).
     noise_channels : int
@@ -191,13 +194,18 @@ class GeneratorConfig:
                 f"(constraint='multiplicative' or 'additive'), or None; got "
                 f"{self.constraint_prior!r} with constraint={self.constraint!r}."
             )
+        if self.out_channels > self.in_channels:
+            raise ModelCardError(
+                f"out_channels ({self.out_channels}) must not exceed in_channels "
+                f"({self.in_channels}): the input holds every output's coarse field, then "
+                "any inputs-only predictors.")
         if self.wind_head is not None and (
                 self.wind_head not in WIND_HEADS or self.out_channels != 2
-                or self.in_channels != 2 or self.constraint != "additive"
+                or self.in_channels < 2 or self.constraint != "additive"
                 or self.output_activation != "none"):
             raise ModelCardError(
-                f"wind_head must be one of {WIND_HEADS} on a wind pair (in_channels = "
-                f"out_channels = 2) with constraint='additive' and output_activation='none', "
+                f"wind_head must be one of {WIND_HEADS} on a wind pair (out_channels = 2, "
+                f"in_channels >= 2) with constraint='additive' and output_activation='none', "
                 f"or None; got {self.wind_head!r} with {self.in_channels} -> "
                 f"{self.out_channels} channels, constraint={self.constraint!r}, "
                 f"output_activation={self.output_activation!r}.")
@@ -595,18 +603,23 @@ class Generator(nn.Module):
                 f"This generator has a {kind} constraint layer: pass coarse= (the coarse "
                 "input in physical units)."
             )
+        from . import transforms
+
+        # the block means the outputs keep: the first out_channels of the input (the rest
+        # are inputs-only predictors), brought back by those channels' transforms
+        nco = self.config.out_channels
+        cz = coarse[:, :, :nco].reshape(n, nco, *coarse.shape[-2:])
         to_phys = None
         if kind == "additive":
             if transform is None:
                 raise ValueError("The additive constraint needs transform= (the card's spec).")
-            from . import transforms
+            spec = transforms.leading(transform, nco)
 
             def to_phys(v):
                 if self.config.wind_head:  # potentials -> non-divergent (+ chi) winds
-                    return physical_winds(v, self.config.wind_head, transform)
-                return transforms.inverse(self.out_act(v).float(), transform)
+                    return physical_winds(v, self.config.wind_head, spec)
+                return transforms.inverse(self.out_act(v).float(), spec)
 
-        cz = coarse.reshape(n, -1, *coarse.shape[-2:])
         return apply_constraint(kind, z, cz, self.config.factor, to_physical=to_phys,
                                 prior=self.config.constraint_prior,
                                 dry=self.config.constraint_dry)

@@ -32,7 +32,8 @@ import numpy as np
 
 from ..errors import ModelCardError
 
-__all__ = ["forward", "inverse", "fit", "KINDS", "CHANNELS", "n_channels", "channel_spec"]
+__all__ = ["forward", "inverse", "fit", "KINDS", "CHANNELS", "n_channels", "channel_spec",
+           "leading"]
 
 KINDS = ("log_rain", "log_threshold", "standardize", "minmax", "identity")
 #: The kind that stacks one spec per channel (not a choice for ``fit``).
@@ -72,6 +73,23 @@ def n_channels(spec: dict) -> int:
 def channel_spec(spec: dict, i: int) -> dict:
     """Return the spec of channel ``i`` (the spec itself for a one-channel spec)."""
     return spec["channels"][i] if _check(spec) == CHANNELS else spec
+
+
+def leading(spec: dict, n: int) -> dict:
+    """Return the spec of the first ``n`` channels of ``spec``.
+
+    A model with inputs-only predictors (``card.predictors``) transforms its input with
+    a ``channels`` spec of outputs then predictors, and its output (the first
+    ``n = out_channels`` of them) with this one. One-channel specs, and ``n`` equal to
+    the spec's channels, come back unchanged; ``n = 1`` gives the first part itself.
+    """
+    if _check(spec) != CHANNELS or n == len(spec["channels"]):
+        return spec
+    if not 1 <= n <= len(spec["channels"]):
+        raise ModelCardError(f"A {len(spec['channels'])}-channel transform has no first {n} "
+                             "channels.")
+    parts = spec["channels"][:n]
+    return parts[0] if n == 1 else {"kind": CHANNELS, "channels": parts}
 
 
 def _per_channel(x, spec: dict, fn):

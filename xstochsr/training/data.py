@@ -98,6 +98,9 @@ class TrainingData:
     static : ndarray ``(S or 1, n, Y, X)`` float32 or None
         Static predictors on the fine grid, normalised (:mod:`xstochsr.static`); one
         row shared by every sequence, or one per sequence.
+    n_outputs : int or None
+        With inputs-only predictors (``info["predictors"]``): how many of the leading
+        channels are outputs; the others are only seen coarse. None: all of them.
     """
 
     fine: np.ndarray
@@ -106,11 +109,17 @@ class TrainingData:
     runs: list[tuple[int, int, int]]
     info: dict[str, Any]
     static: np.ndarray | None = None
+    n_outputs: int | None = None
 
     @property
     def channels(self) -> int:
-        """C, the number of variables (1 without a channel axis)."""
+        """C, the number of variables (1 without a channel axis), predictors included."""
         return 1 if self.fine.ndim == 4 else int(self.fine.shape[2])
+
+    @property
+    def outputs(self) -> int:
+        """The first ``outputs`` channels are downscaled; the rest are inputs only."""
+        return self.channels if self.n_outputs is None else int(self.n_outputs)
 
     def fine5(self) -> np.ndarray:
         """``fine`` as ``(S, T, C, Y, X)`` (a view)."""
@@ -294,6 +303,7 @@ def load_training_data(
     rain: bool | None = None,
     static: Any = None,
     static_stats: list[dict] | None = None,
+    predictors: list[str] | None = None,
 ) -> TrainingData:
     """Prepare a fine field (and optional coarse partner) for :class:`PatchSampler`.
 
@@ -322,6 +332,10 @@ def load_training_data(
         Static fine-resolution predictors (:func:`xstochsr.static.training_fields`).
     static_stats : list of dict, optional
         Their normalisation (card entries) when it is not fitted here.
+    predictors : list of str, optional
+        Variables of the Dataset the model sees coarse but does not downscale (e.g.
+        geopotential beside ``var=["ua", "va"]``): they become the last channels, the
+        outputs the first ``n_outputs``; ``info["predictors"]`` describes them.
 
     Returns
     -------
@@ -337,6 +351,13 @@ def load_training_data(
     from ..grid import find_axes
     from ..validation import check_values
 
+    if predictors:
+        outputs = list(var) if isinstance(var, (list, tuple)) else [var]
+        if outputs == [None]:
+            raise InvalidInputError("predictors= needs var= (the variables to downscale).")
+        return _load_several(obj, [*outputs, *predictors], factor, coarse=coarse,
+                             units=units, rain=rain, static=static,
+                             static_stats=static_stats, n_outputs=len(outputs))
     if isinstance(var, (list, tuple)):
         if len(var) == 1:
             var = var[0]
@@ -429,8 +450,12 @@ def _pair_units(obj: xr.Dataset, names: list[str]) -> list[str | None]:
     return out
 
 
-def _load_several(obj, names, factor, *, coarse, units, rain, static, static_stats):
-    """:func:`load_training_data` for several variables at once: a channel axis."""
+def _load_several(obj, names, factor, *, coarse, units, rain, static, static_stats,
+                  n_outputs=None):
+    """:func:`load_training_data` for several variables at once: a channel axis.
+
+    ``n_outputs``: the first names are outputs, the rest inputs-only predictors.
+    """
     if not isinstance(obj, xr.Dataset):
         raise InvalidInputError(
             f"var={names} names several variables; pass the Dataset that holds them, not a "
@@ -468,18 +493,24 @@ def _load_several(obj, names, factor, *, coarse, units, rain, static, static_sta
                 "arranging as sequence, time, y, x): variables trained jointly must share "
                 "their grid and times. Regrid them onto one grid first (ds.sr.regrid).")
     info = dict(first.info)
-    channels = [{"name": n, "standard_name": p.info["standard_name"],
-                 "long_name": p.info["long_name"], "units": p.info["units"]}
-                for n, p in zip(names, parts, strict=True)]
-    same_units = len({c["units"] for c in channels}) == 1
-    info.update(variable="+".join(names), standard_name=None, long_name=None,
+    entries = [{"name": n, "standard_name": p.info["standard_name"],
+                "long_name": p.info["long_name"], "units": p.info["units"]}
+               for n, p in zip(names, parts, strict=True)]
+    no = len(names) if n_outputs is None else int(n_outputs)
+    channels, preds = entries[:no], entries[no:]
+    # the model's units: one for every input channel, or none (each channel has its own)
+    same_units = len({c["units"] for c in entries}) == 1
+    info.update(variable="+".join(names[:no]), standard_name=None, long_name=None,
                 units=channels[0]["units"] if same_units else None, channels=channels,
+                predictors=preds or None,
                 shape=[*first.fine.shape[:2], len(names), *first.fine.shape[2:]],
                 nan_fraction=float(np.mean([p.info["nan_fraction"] for p in parts])))
+    if no == 1:  # one output (+ predictors): its own standard_name and long_name
+        info.update({k: first.info[k] for k in ("standard_name", "long_name")})
     fine = np.stack([p.fine for p in parts], axis=2)
     cdata = np.stack([p.coarse for p in parts], axis=2)
     return TrainingData(fine=fine, coarse=cdata, factor=factor, runs=first.runs, info=info,
-                        static=first.static)
+                        static=first.static, n_outputs=None if n_outputs is None else no)
 
 
 def _coarse_partner(coarse, da, axes, seq, factor, units):
@@ -637,6 +668,8 @@ class PatchSampler:
         target_smoothing: float = 0.0,
     ):
         self.data, self.spec, self.rng = data, spec, rng
+        # the targets are the outputs alone (predictors are inputs only)
+        self.out_spec = transforms.leading(spec, data.outputs)
         self.p, self.lt, self.f = int(patch_size), int(seq_len), data.factor
         self.augment = augment
         self.zero_batch_fraction = float(zero_batch_fraction)
@@ -722,12 +755,12 @@ class PatchSampler:
 
     def zero_batch(self, n: int) -> Batch:
         """``n`` sequences of zeros (no rain) in physical units, transformed."""
-        p, lt, f, nc = self.p, self.lt, self.f, self.data.channels
+        p, lt, f, nc, no = self.p, self.lt, self.f, self.data.channels, self.data.outputs
         c = np.zeros((n, lt, nc, p, p), np.float32)
-        y = np.zeros((n, lt, nc, p * f, p * f), np.float32)
+        y = np.zeros((n, lt, no, p * f, p * f), np.float32)
         return Batch(coarse=np.asarray(transforms.forward(c, self.spec), np.float32),
-                     fine=np.asarray(transforms.forward(y, self.spec), np.float32), mask=None,
-                     coarse_phys=c, fine_phys=y)
+                     fine=np.asarray(transforms.forward(y, self.out_spec), np.float32),
+                     mask=None, coarse_phys=c, fine_phys=y)
 
     def assemble(self, origins: np.ndarray, ops: np.ndarray | None = None) -> Batch:
         """Cut, augment and transform the patches at ``origins`` ``(n, 4)``.
@@ -735,16 +768,16 @@ class PatchSampler:
         ``ops[i]`` in 0..7: ``k = op % 4`` rotations by 90 degrees, then a left-right
         flip if ``op >= 4`` (the 8 symmetries of the square).
         """
-        p, lt, f, nc = self.p, self.lt, self.f, self.data.channels
+        p, lt, f, nc, no = self.p, self.lt, self.f, self.data.channels, self.data.outputs
         n = len(origins)
         c = np.empty((n, lt, nc, p, p), np.float32)
-        y = np.empty((n, lt, nc, p * f, p * f), np.float32)
+        y = np.empty((n, lt, no, p * f, p * f), np.float32)
         sd = self.data.static
         st = None if sd is None else np.empty((n, sd.shape[1], p * f, p * f), np.float32)
         coarse, fine = self.data.coarse5(), self.data.fine5()
         for k, (s, t, i, j) in enumerate(origins):
             c[k] = coarse[s, t:t + lt, :, i:i + p, j:j + p]
-            y[k] = fine[s, t:t + lt, :, i * f:(i + p) * f, j * f:(j + p) * f]
+            y[k] = fine[s, t:t + lt, :no, i * f:(i + p) * f, j * f:(j + p) * f]
             if st is not None:
                 st[k] = sd[s if len(sd) > 1 else 0, :, i * f:(i + p) * f, j * f:(j + p) * f]
             if ops is not None and ops[k]:
@@ -760,7 +793,8 @@ class PatchSampler:
         valid = np.isfinite(y)
         cn = np.asarray(transforms.forward(np.nan_to_num(c, nan=0.0), self.spec), np.float32)
         cn = np.where(np.isfinite(c), cn, 0.0).astype(np.float32)
-        yn = np.asarray(transforms.forward(np.nan_to_num(y, nan=0.0), self.spec), np.float32)
+        yn = np.asarray(transforms.forward(np.nan_to_num(y, nan=0.0), self.out_spec),
+                        np.float32)
         yn = np.where(valid, yn, 0.0).astype(np.float32)
         if self.target_smoothing > 0:
             from scipy.ndimage import gaussian_filter

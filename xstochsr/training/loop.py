@@ -51,6 +51,7 @@ import torch
 import xarray as xr
 
 from ..errors import CheckpointError, InvalidInputError, TrainingError
+from ..models import transforms
 from .callbacks import StepTimer, notify
 from .checkpoint import (
     find_checkpoint,
@@ -99,6 +100,7 @@ def train(
     callbacks: Any = None,
     init: Any = None,
     static: Any = None,
+    predictors: Any = None,
     **overrides: Any,
 ):
     """Train a stochastic super-resolution generator on your own fine-resolution data.
@@ -110,8 +112,10 @@ def train(
         optionally with one extra dimension of independent sequences (e.g.
         ``sequence``). Gaps in time split a series; no training sequence crosses a gap.
         NaN is allowed: it is masked out of the losses.
-    var : str, optional
-        Variable of a Dataset to train on (needed when it holds several).
+    var : str or list of str, optional
+        Variable of a Dataset to train on (needed when it holds several); a list trains
+        one model on several variables jointly (e.g. ``["ua", "va"]``, one channel each;
+        ``model.card.channels``).
     factor : int, default 8
         Downscaling factor (2, 4, 8 or 16).
     preset : {"cpu", "paper"}, default "cpu"
@@ -153,6 +157,14 @@ def train(
         standard_name, units and grid spacing (``model.card.static``); ``downscale``
         then needs them (``static=``). The critic sees them too, as extra channels
         beside each fine frame.
+    predictors : str or list of str, optional
+        Variables of ``ds`` the generator sees at coarse resolution beside ``var`` but
+        does not downscale (geopotential height, temperature... for a wind model): they
+        are block-averaged like the outputs, normalised with their own statistics and
+        joined to the input channels, and the card lists them
+        (``model.card.predictors``); downscaling a Dataset then needs them too. The
+        critic sees them with the coarse input; losses and the constraint layer see the
+        outputs only.
     **overrides
         Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
         ``batch_size=4``, ``objective={"wgan-gp": 1.0, "crps": 1.0}``,
@@ -186,7 +198,8 @@ def train(
     """
     trainer = Trainer(ds, var, factor, preset=preset, steps=steps, seed=seed, resume=resume,
                       checkpoint_dir=checkpoint_dir, device=device, validation=validation,
-                      coarse=coarse, init=init, overrides=overrides, static=static)
+                      coarse=coarse, init=init, overrides=overrides, static=static,
+                      predictors=predictors)
     trainer.callbacks = list(callbacks or [])
     return trainer.run()
 
@@ -254,7 +267,7 @@ class Trainer:
 
     def __init__(self, ds, var=None, factor=8, *, preset="cpu", steps=None, seed=None,
                  resume=None, checkpoint_dir=None, device="cpu", validation=None,
-                 coarse=None, init=None, overrides=None, static=None):
+                 coarse=None, init=None, overrides=None, static=None, predictors=None):
         import torch
 
         from ..models.critic import Critic
@@ -320,8 +333,12 @@ class Trainer:
             stats = self.resume_meta.get("static")
         elif self.init_model is not None:
             stats = self.init_model.card.static
+        if isinstance(predictors, str):
+            predictors = [predictors]
+        predictors = list(predictors or [])
         self.data = D.load_training_data(ds, var, cfg.factor, coarse=coarse, units=units,
-                                         static=static, static_stats=stats)
+                                         static=static, static_stats=stats,
+                                         predictors=predictors)
         info = self.data.info
         train_runs, val_runs = D.split_blocks(
             self.data.runs, block=cfg.split_block, val_fraction=cfg.val_fraction,
@@ -337,6 +354,8 @@ class Trainer:
             self.spec = dict(self.init_model.card.transform)
         else:
             self.spec = D.fit_transform(self.data, train_runs, self.kind)
+        # the outputs' transform (the spec holds the predictors' parts after theirs)
+        self.out_spec = transforms.leading(self.spec, self.data.outputs)
         rain = self.kind in ("log_rain", "log_threshold") and info["rain"]
         wet = cfg.wet_threshold if cfg.wet_threshold is not None else self.spec.get("threshold")
         self.sampler = D.PatchSampler(
@@ -350,9 +369,10 @@ class Trainer:
         self.val_batch = None
         if isinstance(validation, (xr.Dataset, xr.DataArray)):
             vdata = D.load_training_data(
-                validation, var, cfg.factor, units=info["units"], rain=info["rain"],
+                validation, var, cfg.factor, rain=info["rain"],
+                units=None if info.get("channels") else info["units"],  # own units each
                 static=static,  # names are looked up in the validation set
-                static_stats=info.get("static"))
+                static_stats=info.get("static"), predictors=predictors)
             val_runs, vsrc = vdata.runs, vdata
         else:
             vsrc = self.data
@@ -391,19 +411,20 @@ class Trainer:
         # A terrain-blind init= model gains static predictors: its weights load, the new
         # static convolutions start from their initial draw.
         self.gcfg = dataclasses.replace(self.gcfg, static_channels=n_static)
-        nch = self.data.channels
+        nch, nout = self.data.channels, self.data.outputs  # inputs (+ predictors), outputs
         if self.init_model is None and nch > 1:  # several variables: one channel each
-            self.gcfg = dataclasses.replace(self.gcfg, in_channels=nch, out_channels=nch,
+            self.gcfg = dataclasses.replace(self.gcfg, in_channels=nch, out_channels=nout,
                                             wind_head=cfg.gen_wind_head)
         elif self.init_model is None and cfg.gen_wind_head:
             raise InvalidInputError(
                 f"gen_wind_head={cfg.gen_wind_head!r} makes the winds of a pair; this run "
                 f"trains one variable ({info['variable']!r}). Use var=['ua', 'va'].")
-        if self.gcfg.out_channels != nch:
+        if self.gcfg.out_channels != nout or self.gcfg.in_channels != nch:
             raise InvalidInputError(
-                f"The generator gives {self.gcfg.out_channels} channel(s) but the data has "
-                f"{nch} variable(s); init= and resumed runs need the variables they were "
-                "trained on.")
+                f"The generator takes {self.gcfg.in_channels} and gives "
+                f"{self.gcfg.out_channels} channel(s) but the data has {nch} variable(s), "
+                f"{nout} of them outputs; init= and resumed runs need the variables (and "
+                "predictors=) they were trained on.")
         if self.gcfg.constraint == "multiplicative" and not info["rain"]:
             warnings.warn("constraint='multiplicative' on a field that is not precipitation: "
                           "outputs keep the sign of the coarse value; for signed fields use "
@@ -413,7 +434,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_torch_seed(self.seed, _INIT))
             self.G = Generator(self.gcfg)
-            ccfg = dataclasses.replace(cfg.critic_config(), fine_channels=nch,
+            ccfg = dataclasses.replace(cfg.critic_config(), fine_channels=nout,
                                        coarse_channels=nch)
             if n_static:  # the critic sees the static fields beside each fine frame
                 ccfg = dataclasses.replace(ccfg, fine_channels=ccfg.fine_channels + n_static)
@@ -636,7 +657,7 @@ class Trainer:
             y, _ = self.G(c, noise, None, init, static=st, **kw)
         y = y.float()
         if self.gcfg.constraint:
-            return transforms.forward(y, self.spec), y
+            return transforms.forward(y, self.out_spec), y
         return y, None
 
     def _check_finite(self, loss, what: str) -> None:
@@ -680,7 +701,7 @@ class Trainer:
             fake, fake_phys = self._generate(ck, None if cp is None else cp.repeat(k, 1, 1, 1, 1),
                                              self._static(batch, k))
             if self.objective.needs_physical and fake_phys is None:
-                fake_phys = transforms.inverse(fake, self.spec)
+                fake_phys = transforms.inverse(fake, self.out_spec)
 
             def unfold(t):
                 return None if t is None else t.reshape(k, *c.shape[:1], *t.shape[1:])
@@ -767,7 +788,7 @@ class Trainer:
                         y, _ = self.G(c, noise, None, init, **kw)
                     y = y.float()
                     if not self.gcfg.constraint:
-                        y = transforms.inverse(y, self.spec)
+                        y = transforms.inverse(y, self.out_spec)
                     out[mi, i:i + b] = y.cpu().numpy()
         self.G.train(was_training)
         truth = vb.fine_phys.copy()
@@ -1092,6 +1113,7 @@ class Trainer:
             citation="Leinonen, Nerini & Berne (2021), IEEE TGRS 59(9):7211-7223.",
             static=info.get("static") or None,
             channels=info.get("channels") or None,
+            predictors=info.get("predictors") or None,
         )
         gen = self.G.to("cpu").eval()
         model = GANModel(gen, card)
