@@ -34,8 +34,8 @@ SECTIONS = [
      ["tile_borders", "receptive_field", "working_set"]),
     ("Streaming to zarr: `xstochsr.streaming`", "xstochsr.streaming",
      ["downscale_to_zarr", "store_record"]),
-    ("Torch threads in dask tasks: `xstochsr.parallel`", "xstochsr.parallel",
-     ["torch_threads", "configured_threads"]),
+    ("Dask: torch threads in tasks, scheduler address: `xstochsr.parallel`",
+     "xstochsr.parallel", ["torch_threads", "configured_threads", "connect"]),
 ]
 
 

@@ -154,3 +154,60 @@ def test_verify_and_regrid_subcommands(tmp_path, rng, capsys):
     assert r.precip.shape == c.precip.shape
     np.testing.assert_allclose(r.precip, c.precip, rtol=1e-5)
     assert r.attrs["Conventions"] == "CF-1.8"
+
+
+def _dead_address() -> str:
+    """A tcp address where nothing listens: a port the OS just handed out, closed again."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("output", ["o.nc", "o.zarr"])
+def test_dead_scheduler_is_refused_quickly_and_writes_nothing(tmp_path, rng, capsys, output):
+    import time
+
+    src = tmp_path / "in.nc"
+    projected_field(rng, nt=2).to_dataset().to_netcdf(src)
+    address = _dead_address()
+    t0 = time.perf_counter()
+    rc = main(["downscale", str(src), str(tmp_path / output), "--model", "bilinear",
+               "--factor", "4", "--scheduler", address, "--scheduler-timeout", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and time.perf_counter() - t0 < 8
+    assert address in err and "dask scheduler" in err and "drop --scheduler" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.nc"]  # no store, no states
+
+
+def test_malformed_scheduler_address_names_the_form(tmp_path, rng, capsys):
+    src = tmp_path / "in.nc"
+    projected_field(rng, nt=2).to_dataset().to_netcdf(src)
+    rc = main(["downscale", str(src), str(tmp_path / "o.nc"), "--model", "bilinear",
+               "--scheduler", "scheduler-without-port"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "tcp://" in err and "scheduler-without-port" in err
+    assert not (tmp_path / "o.nc").exists()
+
+
+def test_downscale_on_a_running_scheduler(tmp_path, rng):
+    """--scheduler sends the work to the cluster and gives the in-process file's values."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in.nc"
+    projected_field(rng, nt=3).to_dataset().to_netcdf(src)
+    common = ["--factor", "4", "--members", "2", "--model", "bilinear", "--seed", "1",
+              "--time-chunk", "2"]
+    assert main(["downscale", str(src), str(tmp_path / "local.nc"), *common]) == 0
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert main(["downscale", str(src), str(tmp_path / "remote.nc"), *common,
+                     "--scheduler", cluster.scheduler_address]) == 0
+        ran = set(cluster.scheduler.task_prefixes)
+    assert ran, "no task reached the scheduler"
+    local = xr.open_dataset(tmp_path / "local.nc").precip
+    remote = xr.open_dataset(tmp_path / "remote.nc").precip
+    xr.testing.assert_equal(local, remote)  # values and coordinates; history has a clock
+    assert local.attrs.keys() == remote.attrs.keys()

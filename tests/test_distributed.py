@@ -97,3 +97,21 @@ def test_bad_thread_setting_is_refused(bad):
     with dask.config.set({parallel.CONFIG_KEY: bad}):
         with pytest.raises(InvalidInputError, match="whole number >= 1"):
             parallel.configured_threads()
+
+
+def test_connect_to_a_dead_address_fails_fast_naming_the_fix():
+    import socket
+    import time
+
+    from xstochsr.errors import SchedulerConnectionError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    t0 = time.perf_counter()
+    with pytest.raises(SchedulerConnectionError, match="Start the scheduler") as info:
+        parallel.connect(address, timeout=1)
+    assert time.perf_counter() - t0 < 8
+    assert address in str(info.value) and isinstance(info.value, OSError)
+    with pytest.raises(InvalidInputError, match="seconds > 0"):
+        parallel.connect(address, timeout=0)

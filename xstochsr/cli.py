@@ -84,6 +84,12 @@ def _add_downscale(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing .zarr output instead of resuming it")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="compute on the running dask scheduler at ADDRESS, e.g. "
+                        "tcp://host:8786 (the input and a .zarr output must be on storage "
+                        "its workers reach; default: this machine)")
+    p.add_argument("--scheduler-timeout", type=float, default=None, metavar="SECONDS",
+                   help="how long to wait for --scheduler to answer (default: 10)")
     p.set_defaults(func=_run_downscale)
 
 
@@ -130,7 +136,38 @@ def _downscale_kwargs(args, target, static) -> dict:
                 precision=args.precision)
 
 
+def _scheduler(args):
+    """Return a context with ``--scheduler``'s client as dask's default, else a no-op.
+
+    Connects before anything is read or written, so a dead address leaves no output.
+    """
+    import contextlib
+
+    from .parallel import CONNECT_TIMEOUT, connect
+
+    if args.scheduler is None:
+        return contextlib.nullcontext()
+    timeout = CONNECT_TIMEOUT if args.scheduler_timeout is None else args.scheduler_timeout
+    return connect(args.scheduler, timeout=timeout)
+
+
+def _chunk_time(da, time_chunk: int | None):
+    """Chunk ``da`` along time so ``downscale`` returns lazy output for the scheduler."""
+    from .api import DEFAULT_TIME_CHUNK
+    from .grid import find_axes
+
+    t = find_axes(da).t
+    if t is None:
+        return da.chunk()
+    return da.chunk({t: time_chunk or DEFAULT_TIME_CHUNK})
+
+
 def _run_downscale(args) -> int:
+    with _scheduler(args):
+        return _downscale_file(args)
+
+
+def _downscale_file(args) -> int:
     from .api import downscale
     from .cf_output import netcdf_encoding, to_cf_dataset
     from .io import write_netcdf
@@ -148,7 +185,11 @@ def _run_downscale(args) -> int:
     with _open(args.input) as ds:
         da = _pick(ds, args.var, args.input).load()
         global_attrs = dict(ds.attrs)
+    if args.scheduler is not None:  # lazy: the tasks run on the scheduler's workers
+        da = _chunk_time(da, args.time_chunk)
     ens = downscale(da, progress=_progress(args), **_downscale_kwargs(args, target, static))
+    if args.scheduler is not None:
+        ens = ens.compute()
     out = to_cf_dataset(ens, attrs=global_attrs)
     write_netcdf(out, args.output, encoding=netcdf_encoding(out))
     print(f"wrote {args.output}: {dict(ens.sizes)} ({ens.attrs['history'].splitlines()[-1]})")

@@ -30,7 +30,10 @@ __all__ = [
     "MissingDependencyError",
     "missing_dependency",
     "OutputError",
+    "StoreMismatchError",
     "TilingError",
+    "StaticFieldError",
+    "SchedulerConnectionError",
 ]
 
 
@@ -178,3 +181,10 @@ class StaticFieldError(InvalidInputError):
 
 class StoreMismatchError(OutputError):
     """A zarr store exists with another layout or other settings than the run resuming it."""
+
+
+# --- dask.distributed -------------------------------------------------------------------
+
+
+class SchedulerConnectionError(XStochSRError, ConnectionError):
+    """No dask scheduler answered at the address given (``--scheduler``, ``connect``)."""

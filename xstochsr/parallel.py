@@ -20,6 +20,10 @@ Example: an in-process run equal to a cluster of one-thread workers, bit for bit
 
 The count is set for the calling thread only (torch's OpenMP pool is per thread) and
 restored when the chunk is done.
+
+:func:`connect` makes a ``distributed.Client`` for a running scheduler's address (what
+``xstochsr downscale --scheduler ADDRESS`` uses) with a short connect timeout, and turns
+a dead or wrong address into an error that names the fix. It never starts a scheduler.
 """
 
 from __future__ import annotations
@@ -27,10 +31,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-__all__ = ["CONFIG_KEY", "configured_threads", "task_threads", "torch_threads"]
+__all__ = [
+    "CONFIG_KEY",
+    "CONNECT_TIMEOUT",
+    "configured_threads",
+    "connect",
+    "task_threads",
+    "torch_threads",
+]
 
 #: dask.config key holding the torch threads per task (an int >= 1, or None).
 CONFIG_KEY = "xstochsr.torch-threads"
+#: Seconds :func:`connect` waits for a scheduler to answer (distributed's own default is 30).
+CONNECT_TIMEOUT = 10.0
 
 
 def configured_threads() -> int | None:
@@ -111,3 +124,91 @@ def torch_threads(configured: int | None) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+def _check_timeout(timeout: float) -> float:
+    import math
+
+    from .errors import InvalidInputError
+
+    try:
+        t = float(timeout)
+    except (TypeError, ValueError):
+        t = math.nan
+    if not (math.isfinite(t) and t > 0):
+        raise InvalidInputError(
+            f"The scheduler connect timeout is {timeout!r}; pass a number of seconds > 0, "
+            f"e.g. timeout={CONNECT_TIMEOUT:g}."
+        )
+    return t
+
+
+def _unreachable(address: str, timeout: float, reason: str):
+    from .errors import SchedulerConnectionError
+
+    return SchedulerConnectionError(
+        f"No dask scheduler answered at {address!r} within {timeout:g} s ({reason}). Start "
+        f"the scheduler there (e.g. `dask scheduler`) or check the address and port; on a "
+        f"slow network allow a longer timeout (timeout=, --scheduler-timeout); to compute "
+        f"on this machine instead, pass no address (drop --scheduler)."
+    )
+
+
+def _malformed(address: str, reason: str):
+    from .errors import InvalidInputError
+
+    return InvalidInputError(
+        f"{address!r} is not a dask scheduler address ({reason}). Pass one like "
+        f"'tcp://scheduler.example.org:8786', or pass no address (drop --scheduler) to "
+        f"compute on this machine."
+    )
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT):
+    """Connect a ``distributed.Client`` to a running scheduler, failing fast and clearly.
+
+    The client becomes dask's default scheduler until it is closed (use it as a context
+    manager). Closing it leaves the scheduler and its workers running: xstochsr never
+    starts or stops servers.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address, e.g. ``"tcp://scheduler.example.org:8786"``.
+    timeout : float, default :data:`CONNECT_TIMEOUT` (10 s)
+        Seconds to wait for the scheduler to answer.
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    SchedulerConnectionError
+        Nothing answered at ``address`` within ``timeout`` (no scheduler runs there, a
+        wrong host or port, a firewall). Also an ``OSError``, as distributed's own.
+    InvalidInputError
+        ``address`` is not an address (no port, unknown scheme), or ``timeout`` is not a
+        number of seconds > 0.
+
+    Examples
+    --------
+    >>> with connect("tcp://scheduler.example.org:8786") as client:  # doctest: +SKIP
+    ...     ens = xstochsr.downscale(da.chunk(time=24), model="rain-x8").compute()
+    """
+    import gc
+
+    from distributed import Client
+
+    t = _check_timeout(timeout)
+    try:
+        return Client(str(address), timeout=t, set_as_default=True)
+    except (OSError, TimeoutError) as err:
+        error = _unreachable(str(address), t, str(err))
+    except ValueError as err:
+        error = _malformed(str(address), str(err))
+    # The half-made Client is referenced only by the caught exception's frames, now gone:
+    # close it while its event loop still runs, not at interpreter exit (a 2 x timeout
+    # wait and an "Exception ignored" traceback there).
+    gc.collect()
+    raise error
