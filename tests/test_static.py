@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from fields import RAIN_TRANSFORM, projected_field, tiny_model
+from fields import RAIN_TRANSFORM, latlon_field, projected_field, tiny_model
 
 import xstochsr
 from xstochsr.errors import MissingUnitsError, StaticFieldError
@@ -180,3 +180,187 @@ def test_tiled_run_cuts_the_static_field_per_tile(static_model, rng):
     np.testing.assert_allclose(tiled.values, whole.values, rtol=1e-4, atol=1e-5)
     shifted = run(static_model, big, topo.roll(x=7, roll_coords=False), tile=12)
     assert float(abs(shifted - whole).max()) > 1e-4  # the terrain matters inside tiles too
+
+
+# --- grid mappings: another projection with the same x/y numbers ----------------------------
+
+LCC = {"grid_mapping_name": "lambert_conformal_conic", "standard_parallel": [49.0, 56.0],
+       "longitude_of_central_meridian": 10.0, "latitude_of_projection_origin": 52.0}
+LATLON = {"grid_mapping_name": "latitude_longitude"}
+
+
+def with_mapping(da, attrs, name="crs"):
+    """``da`` carrying the CF grid mapping ``attrs`` (a scalar coordinate ``name``)."""
+    return da.assign_coords({name: xr.DataArray(0, attrs=dict(attrs))}).assign_attrs(
+        grid_mapping=name)
+
+
+def without_mapping(da):
+    out = da.drop_vars([c for c in ("crs",) if c in da.coords])
+    out.attrs.pop("grid_mapping", None)
+    return out
+
+
+def latlon_coarse(rng):
+    """A (time, lat, lon) field with a latitude_longitude grid mapping."""
+    return with_mapping(latlon_field(rng, nt=3, ny=5, nx=6), LATLON)
+
+
+def terrain_numbers(coarse, mapping=None):
+    """Surface altitude (m) on projected x/y whose *numbers* are those of ``coarse``'s
+    fine grid (degrees for a lat/lon field), on the projection ``mapping``."""
+    from xstochsr.grid import find_axes
+
+    ax = find_axes(coarse)
+    x, y = fine_axis(coarse[ax.x]), fine_axis(coarse[ax.y])
+    jj, ii = np.meshgrid(np.arange(y.size), np.arange(x.size), indexing="ij")
+    z = 800.0 + 500.0 * np.sin(ii / 3.0) * np.cos(jj / 2.0)
+    topo = xr.DataArray(
+        z, dims=("y", "x"), name="orog",
+        coords={"y": ("y", y, {"standard_name": "projection_y_coordinate", "units": "m"}),
+                "x": ("x", x, {"standard_name": "projection_x_coordinate", "units": "m"})},
+        attrs={"units": "m", "standard_name": "surface_altitude"})
+    return topo if mapping is None else with_mapping(topo, mapping)
+
+
+@pytest.mark.parametrize("kind", ["latlon", "laea"])
+def test_static_on_another_projection_with_the_same_numbers_is_refused(static_model, rng,
+                                                                        kind):
+    """Lambert conformal terrain with the x/y numbers of a lat/lon (or Lambert azimuthal)
+    field: refused, naming the fix, not used as if it were on the field's grid."""
+    field = latlon_coarse(rng) if kind == "latlon" else projected_field(rng, nt=3, ny=5, nx=6)
+    lambert = terrain_numbers(field, LCC)
+    want = "lambert_conformal_conic, not " + ("latitude_longitude" if kind == "latlon"
+                                              else "lambert_azimuthal_equal_area")
+    with pytest.raises(StaticFieldError, match=want) as err:
+        run(static_model, field, lambert)
+    assert "Reproject it onto the field's grid" in str(err.value)
+    with pytest.raises(StaticFieldError, match="another projection"):
+        run(static_model, field, lambert.to_dataset())  # crs a coordinate of the Dataset
+    as_data_var = lambert.to_dataset().reset_coords("crs")  # as netCDF files decode it
+    assert "crs" in as_data_var.data_vars
+    with pytest.raises(StaticFieldError, match="another projection"):
+        run(static_model, field, as_data_var)
+
+
+def test_same_projection_name_other_parameters_is_refused(static_model, rng):
+    field = projected_field(rng, nt=3, ny=5, nx=6)
+    moved = dict(field.crs.attrs, longitude_of_projection_origin=20.0)
+    with pytest.raises(StaticFieldError, match="other parameters"):
+        run(static_model, field, terrain_numbers(field, moved))
+
+
+def test_identical_mappings_pass(static_model, rng):
+    """The field's own mapping (as CF attributes, or as an equivalent WKT) is no
+    projection change: the terrain is used as is, as without any mapping."""
+    import pyproj
+
+    field = latlon_coarse(rng)
+    plain = run(static_model, field, terrain_numbers(field))
+    same = run(static_model, field, terrain_numbers(field, LATLON))
+    np.testing.assert_array_equal(same.values, plain.values)
+    laea = projected_field(rng, nt=3, ny=5, nx=6)
+    wkt = {"crs_wkt": pyproj.CRS.from_cf(dict(laea.crs.attrs)).to_wkt()}
+    np.testing.assert_array_equal(
+        run(static_model, laea, terrain_numbers(laea, wkt)).values,
+        run(static_model, laea, terrain_numbers(laea)).values)
+
+
+def test_a_mapping_on_one_side_only_passes(static_model, rng):
+    """Nothing to compare: the static field's x/y are taken in the field's system."""
+    field = latlon_coarse(rng)
+    ref = run(static_model, field, terrain_numbers(field))
+    np.testing.assert_array_equal(
+        run(static_model, without_mapping(field), terrain_numbers(field, LCC)).values,
+        ref.values)
+    np.testing.assert_array_equal(run(static_model, field, terrain_numbers(field)).values,
+                                  ref.values)
+
+
+def test_training_refuses_terrain_on_another_projection(rng):
+    """train(ds, static=...) checks the same, with the field's mapping a data variable."""
+    from xstochsr.static import training_fields
+
+    fine = projected_field(rng, nt=3, ny=8, nx=8)
+    ds = fine.to_dataset().reset_coords("crs")  # crs a data variable: ds.precip lacks it
+    lambert = terrain_numbers(fine.isel(x=slice(0, 2), y=slice(0, 2)), LCC)
+    lambert = lambert.assign_coords(x=fine.x.values, y=fine.y.values)
+    with pytest.raises(StaticFieldError, match="another projection"):
+        training_fields(lambert, ds, ds.precip, seq=None)
+    vals, entries = training_fields(without_mapping(lambert), ds, ds.precip, seq=None)
+    assert vals.shape == (1, 1, 8, 8) and entries[0]["name"] == "orog"
+
+
+def test_projection_comparison_without_pyproj(monkeypatch):
+    """The CF attributes decide when pyproj is not installed."""
+    import sys
+
+    from xstochsr.static import same_projection
+
+    laea = {"grid_mapping_name": "lambert_azimuthal_equal_area",
+            "longitude_of_projection_origin": 10.0, "latitude_of_projection_origin": 52.0}
+    monkeypatch.setitem(sys.modules, "pyproj", None)  # import pyproj raises ImportError
+    assert same_projection(laea, dict(laea, long_name="grid", false_easting=0.0))
+    assert not same_projection(laea, LCC)
+    assert not same_projection(laea, dict(laea, latitude_of_projection_origin=40.0))
+    assert not same_projection(laea, dict(laea, false_northing=1000.0))
+    assert same_projection(LCC, dict(LCC, standard_parallel=[49.0, 56.0]))
+
+
+# --- the Dataset path: a joint (u, v) model with static fields ------------------------------
+
+
+@pytest.fixture(scope="module")
+def joint_static(tmp_path_factory):
+    """A tiny (ua, va) model trained 2 steps with surface altitude, and that terrain."""
+    from fields import TINY_TRAIN
+    from test_joint import winds
+
+    ds = winds()
+    yy, xx = np.meshgrid(ds.y.values, ds.x.values, indexing="ij")
+    topo = xr.DataArray(800.0 + 500.0 * np.sin(xx / 9e4) * np.cos(yy / 7e4), dims=("y", "x"),
+                        name="orog", coords={"y": ds.y, "x": ds.x},
+                        attrs={"units": "m", "standard_name": "surface_altitude"})
+    model = xstochsr.train(ds, var=["ua", "va"], steps=2, seed=0, static=topo,
+                           checkpoint_dir=tmp_path_factory.mktemp("joint-static"),
+                           objective={"crps": 1.0}, constraint="additive", **TINY_TRAIN)
+    return model, topo
+
+
+def test_joint_dataset_downscale_with_static(joint_static):
+    """downscale(ds, static=topo) passes the terrain on through the Dataset path (the
+    variables of a sequence share it); without static= the model is refused."""
+    from test_joint import coarse_of, winds
+
+    model, topo = joint_static
+    assert model.card.static[0]["name"] == "orog" and model.card.variables == ["ua", "va"]
+    coarse = coarse_of(winds(seed=5, sequences=None, frames=3))
+    ens = xstochsr.downscale(coarse, model=model, members=2, seed=1, static=topo,
+                             progress=False)
+    assert isinstance(ens, xr.Dataset) and list(ens.data_vars) == ["ua", "va"]
+    assert ens.ua.shape == (2, 3, 32, 32) and np.isfinite(ens.va).all()
+    flat = (topo * 0 + 800.0).assign_attrs(topo.attrs)
+    other = xstochsr.downscale(coarse, model=model, members=2, seed=1, static=flat,
+                               progress=False)
+    assert float(abs(other.ua - ens.ua).max()) > 1e-4  # the terrain reaches the network
+    with pytest.raises(StaticFieldError, match="static="):
+        xstochsr.downscale(coarse, model=model, members=2, seed=1, progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_joint_dataset_terrain_per_sequence(joint_static, batch_size):
+    """A (sequence, y, x) terrain with a joint model: each sequence gets its own, whatever
+    the batch (the internal variable dim is not counted as sequences)."""
+    from test_joint import coarse_of, winds
+
+    model, topo = joint_static
+    coarse = coarse_of(winds(seed=6, sequences=2, frames=3))
+    both = xr.concat([topo, topo[::-1].assign_coords(y=topo.y)], dim="sequence")
+    kw = dict(model=model, members=2, seed=1, progress=False, batch_size=batch_size)
+    ens = xstochsr.downscale(coarse, static=both, **kw)
+    for s in (0, 1):
+        alone = xstochsr.downscale(coarse, static=both.isel(sequence=s), **kw)
+        for v in ("ua", "va"):
+            np.testing.assert_allclose(ens[v].isel(sequence=s).values,
+                                       alone[v].isel(sequence=s).values, rtol=1e-5,
+                                       atol=1e-5 * float(abs(alone[v]).max()))

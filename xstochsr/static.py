@@ -9,8 +9,9 @@ fine grid of the output, in the card's units. This module does both ends::
 
     static=  (DataArray | Dataset | variable name(s) in ds)
       --fields--> one DataArray per predictor (found by standard_name, then name)
-      --on_grid--> on the target grid: as is when the coordinates match, else
-                   xstochsr.regrid (bilinear) onto it
+      --on_grid--> on the target grid: as is when the coordinates match (refused when
+                   both carry grid mappings of different projections), else
+                   xstochsr.regrid (bilinear) onto it, across projections
       --units--> the card's units with pint (feet -> metres)
       --validation.check_static_values--> finite everywhere, covering the domain
       --normalise--> (value - mean) / std, the card's statistics
@@ -33,7 +34,8 @@ from .errors import StaticFieldError
 from .models.base import Downscaler, Wrapped
 
 __all__ = ["fields", "training_fields", "prepare", "attach", "check_range", "StaticInputs",
-           "RANGE_SIGMA", "RANGE_RATIO"]
+           "check_projection", "same_projection", "grid_mapping_attrs", "RANGE_SIGMA",
+           "RANGE_RATIO"]
 
 #: Warn when a field's mean lies more than this many training std from the training mean.
 RANGE_SIGMA = 3.0
@@ -69,12 +71,12 @@ def fields(static: Any, ds: xr.Dataset | xr.DataArray | None = None) -> list[xr.
                     f"static={item!r} names no variable of the data (it has {have}); pass "
                     "the field itself (static=topo) or the name of a variable in ds."
                 )
-            out.append(ds[item])
+            out.append(_with_grid_mapping(ds[item], ds))
         elif isinstance(item, xr.DataArray):
             out.append(item)
         elif isinstance(item, xr.Dataset):
             skip = {str(v.attrs.get("bounds")) for v in item.variables.values()}
-            out += [item[k] for k, v in item.data_vars.items()
+            out += [_with_grid_mapping(item[k], item) for k, v in item.data_vars.items()
                     if v.ndim >= 2 and str(k) not in skip and "bnds" not in str(k)
                     and "bounds" not in str(k)]
         else:
@@ -92,6 +94,144 @@ def fields(static: Any, ds: xr.Dataset | xr.DataArray | None = None) -> list[xr.
 
 def _name(da: xr.DataArray) -> str:
     return str(da.name) if da.name is not None else "static"
+
+
+# --- grid mappings --------------------------------------------------------------------------
+
+#: CF grid-mapping attributes that name or describe, and do not define, a projection.
+_NOT_DEFINING = {"long_name", "standard_name", "comment", "units", "name", "crs_wkt",
+                 "spatial_ref", "GeoTransform", "horizontal_datum_name", "projected_crs_name",
+                 "geographic_crs_name", "reference_ellipsoid_name", "prime_meridian_name"}
+#: CF parameters whose absence means 0.
+_ZERO_BY_DEFAULT = {"false_easting", "false_northing", "longitude_of_prime_meridian"}
+
+
+def _is_grid_mapping(attrs: dict) -> bool:
+    return "grid_mapping_name" in attrs or "crs_wkt" in attrs or "spatial_ref" in attrs
+
+
+def grid_mapping_attrs(da: xr.DataArray) -> dict | None:
+    """CF attributes of ``da``'s grid-mapping variable, or None when it carries none.
+
+    The variable is named by the ``grid_mapping`` attribute (or encoding, after
+    ``decode_coords="all"``), or is a scalar coordinate with ``grid_mapping_name`` or
+    ``crs_wkt`` (:func:`xstochsr.cf_output.grid_mapping_name`). An attribute naming a
+    variable that is not among ``da``'s coordinates (a DataArray taken out of a Dataset
+    where the variable is a data variable) tells nothing: None.
+    """
+    from .cf_output import grid_mapping_name
+
+    name = grid_mapping_name(da)
+    if name is None or name not in da.coords:
+        return None
+    attrs = dict(da.coords[name].attrs)
+    return attrs if _is_grid_mapping(attrs) else None
+
+
+def _with_grid_mapping(da: xr.DataArray, ds: Any) -> xr.DataArray:
+    """``da`` with its grid-mapping variable from the Dataset ``ds`` as a coordinate.
+
+    The one ``da``'s ``grid_mapping`` names, else the Dataset's only grid-mapping
+    variable; ``da`` unchanged when it has one already or none is found.
+    """
+    from .cf_output import grid_mapping_name
+
+    if not isinstance(ds, xr.Dataset) or grid_mapping_attrs(da) is not None:
+        return da
+    name = grid_mapping_name(da)
+    if name is None:
+        found = [str(k) for k, v in ds.variables.items()
+                 if v.ndim == 0 and _is_grid_mapping(v.attrs)]
+        name = found[0] if len(found) == 1 else None
+    if name is None or name not in ds.variables or not _is_grid_mapping(ds[name].attrs):
+        return da
+    return da.assign_coords({name: ds[name].variable})
+
+
+def _same_cf(a: dict, b: dict) -> bool:
+    """Compare two grid mappings by their CF attributes (without pyproj).
+
+    Same ``grid_mapping_name`` and the same value of every defining parameter that both
+    give (false easting/northing count as 0 when absent). Two mappings given only as
+    WKT compare as text; a WKT-only one and a CF one cannot be told apart: same.
+    """
+    na, nb = a.get("grid_mapping_name"), b.get("grid_mapping_name")
+    if na is None or nb is None:
+        wa, wb = a.get("crs_wkt"), b.get("crs_wkt")
+        if na is None and nb is None and wa and wb:
+            return " ".join(str(wa).split()) == " ".join(str(wb).split())
+        return True
+    if na != nb:
+        return False
+    for key in (set(a) | set(b)) - _NOT_DEFINING - {"grid_mapping_name"}:
+        if key not in a or key not in b:
+            if key in _ZERO_BY_DEFAULT and not np.allclose(a.get(key, 0.0), b.get(key, 0.0)):
+                return False
+            continue
+        va, vb = np.atleast_1d(a[key]), np.atleast_1d(b[key])
+        try:
+            if va.shape != vb.shape or not np.allclose(va.astype(float), vb.astype(float),
+                                                       rtol=1e-9, atol=1e-9):
+                return False
+        except (TypeError, ValueError):  # text parameters
+            if str(a[key]) != str(b[key]):
+                return False
+    return True
+
+
+def same_projection(a: dict, b: dict) -> bool:
+    """Tell whether two CF grid mappings (attribute dicts) define one projection.
+
+    With pyproj, both are read with :meth:`pyproj.CRS.from_cf` and compared as
+    equivalent CRS (names and the order of the axes do not matter, the projection, its
+    parameters and the datum do); without it, or when pyproj cannot read one of them,
+    their CF attributes are compared (:func:`_same_cf`).
+    """
+    try:
+        import pyproj
+    except ImportError:
+        return _same_cf(a, b)
+    try:
+        ca, cb = pyproj.CRS.from_cf(dict(a)), pyproj.CRS.from_cf(dict(b))
+    except Exception:  # pyproj raises several types on attributes it cannot read
+        return _same_cf(a, b)
+    return bool(ca.equals(cb, ignore_axis_order=True))
+
+
+def _describe_mapping(attrs: dict) -> str:
+    name = attrs.get("grid_mapping_name")
+    if name:
+        return str(name)
+    return "a crs_wkt" if "crs_wkt" in attrs else "a spatial_ref"
+
+
+def check_projection(field: xr.DataArray, ref: xr.DataArray, name: str) -> None:
+    """Refuse a static field on another projection than ``ref`` with the same x/y values.
+
+    Both grid mappings are read with :func:`grid_mapping_attrs` and compared with
+    :func:`same_projection`. Same x/y numbers on two projections put every value in the
+    wrong place if used as is, and cannot tell a mislabelled field from a real other
+    projection, so this is an error, not a guess. When only one of the two carries a
+    grid mapping (or neither), nothing is compared: the static field's coordinates are
+    taken to be in the field's system.
+
+    Raises
+    ------
+    StaticFieldError
+        Both carry grid mappings that define different projections.
+    """
+    mine, theirs = grid_mapping_attrs(field), grid_mapping_attrs(ref)
+    if mine is None or theirs is None or same_projection(mine, theirs):
+        return
+    a, b = _describe_mapping(mine), _describe_mapping(theirs)
+    what = f"{a}, not {b}" if a != b else f"{a} with other parameters than the field's"
+    raise StaticFieldError(
+        f"Static field {name!r} is on another projection than the field ({what}) but has "
+        "the same x/y coordinate values: used as is, every value would land in the wrong "
+        "place. Reproject it onto the field's grid first (xstochsr.regrid.regrid(static, "
+        "target) with a target on the field's projection, or xesmf / pyproj), or, if its "
+        "grid_mapping is mislabelled, give it the field's."
+    )
 
 
 def _spatial(ref: xr.DataArray) -> xr.Dataset:
@@ -113,9 +253,18 @@ def on_grid(field: xr.DataArray, ref: xr.DataArray, *, extra: Sequence[str] = ()
 
     Used as is when its X/Y coordinates equal ``ref``'s (to rounding, as
     :func:`xstochsr.grid.match_grid`), else regridded with :func:`xstochsr.regrid.regrid`
-    (bilinear: a static field is a state, not a flux). Dims of ``field`` named in
-    ``extra`` are kept in front, in ``field``'s order (per-sequence fields); any other
-    dim of size 1 is dropped.
+    (bilinear: a static field is a state, not a flux), which converts between the two
+    grid mappings when both carry one. Same x/y values with two different grid mappings
+    are refused (:func:`check_projection`); with a grid mapping on one side only, the
+    values are taken to be in ``ref``'s system. Dims of ``field`` named in ``extra`` are
+    kept in front, in ``field``'s order (per-sequence fields); any other dim of size 1
+    is dropped.
+
+    Raises
+    ------
+    StaticFieldError
+        Extra dims, another projection with the same x/y values, or a grid that cannot
+        be regridded onto ``ref``'s.
     """
     from .grid import find_axes
 
@@ -135,6 +284,7 @@ def on_grid(field: xr.DataArray, ref: xr.DataArray, *, extra: Sequence[str] = ()
     same = (field.sizes[fa.y] == ref.sizes[ra.y] and field.sizes[fa.x] == ref.sizes[ra.x]
             and _same_axis(field, fa.x, ref, ra.x) and _same_axis(field, fa.y, ref, ra.y))
     if same:
+        check_projection(field, ref, name)
         vals = field.transpose(*lead, fa.y, fa.x).values
         return np.asarray(vals, dtype=np.float64), False
     from .regrid import regrid
@@ -226,6 +376,7 @@ def training_fields(static: Any, obj: xr.Dataset | xr.DataArray, fine: xr.DataAr
             f"{[e['name'] for e in stats]}: give the same predictors in the same order."
         )
     ref = fine.isel({d: 0 for d in fine.dims if d not in fine.dims[-2:]})
+    ref = _with_grid_mapping(ref, obj)
     arrays, entries = [], []
     for i, f in enumerate(found):
         name = _name(f)
@@ -296,7 +447,10 @@ def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int,
     factor : int
     other : sequence of str
         The dims of ``da`` that ``downscale`` batches over as sequences (not T, Y, X). A
-        static field may carry some of them (terrain per ``sequence``, say).
+        static field may carry some of them (terrain per ``sequence``, say). A joint
+        model's internal channel dim (:data:`xstochsr.joint.CHANNEL_DIM`) is not one: the
+        model is bound to its fields inside :class:`~xstochsr.joint.Interleaved`, which
+        calls it per sequence with all the variables as channels.
 
     Returns
     -------
@@ -307,7 +461,8 @@ def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int,
     Raises
     ------
     StaticFieldError
-        Missing, not covering the domain, or NaN (:mod:`xstochsr.validation`).
+        Missing, not covering the domain, NaN (:mod:`xstochsr.validation`), or on
+        another projection with the same x/y values (:func:`check_projection`).
     UnitsError, MissingUnitsError
         Units that do not convert to the card's.
 
@@ -316,18 +471,21 @@ def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int,
     OutOfRangeWarning
         A field whose statistics lie far from training's (:func:`check_range`).
     """
+    from .cf_output import grid_mapping_name
     from .grid import fine_coords
+    from .joint import CHANNEL_DIM
 
     entries = list(getattr(model.card, "static", None) or [])
     _check.check_static_needed([e["name"] for e in entries], static, model.name)
     if not entries:
         return None
+    other = [d for d in other if d != CHANNEL_DIM]  # a sequence's variables share its terrain
     chosen = _match(entries, fields(static), model.name)
     coords = fine_coords(da, axes, factor)
     ny, nx = da.sizes[axes.y] * factor, da.sizes[axes.x] * factor
     ref = xr.DataArray(np.zeros((ny, nx), np.float32), dims=(axes.y, axes.x),
                        coords={k: v for k, v in coords.items()}, attrs=dict(da.attrs))
-    gm = da.attrs.get("grid_mapping") or da.encoding.get("grid_mapping")
+    gm = grid_mapping_name(da)
     if gm is not None and gm in da.coords:
         ref = ref.assign_coords({gm: da.coords[gm]})
         ref.attrs["grid_mapping"] = gm
