@@ -142,7 +142,7 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
           checkpoint_cpu: float = 600.0, device: str = "cpu",
           max_steps: int | None = None, max_wall: float | None = None, *,
           dataset=None, arm: dict | None = None, static=None,
-          var: str = "rain_rate") -> dict:
+          var: str = "rain_rate", predictors=None) -> dict:
     """Train variant ``name`` until it has used ``budget`` CPU seconds in all; save it.
 
     Resumable across sessions: the CPU seconds spent so far are kept in
@@ -153,8 +153,9 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
     (on top of the cpu preset). On a GPU (``device="cuda"``) CPU seconds measure nothing
     useful: there the run stops at ``max_steps`` steps or ``max_wall`` wall seconds in
     all, whichever comes first (either alone is fine; ``budget`` is then ignored).
-    ``dataset``, ``arm``, ``static`` and ``var``: another script's training sequences,
-    settings, static predictors and variable (``scripts/ablate_terrain.py``) instead of
+    ``dataset``, ``arm``, ``static``, ``var`` and ``predictors``: another script's
+    training sequences, settings, static predictors, variable(s) and inputs-only
+    predictors (``scripts/ablate_terrain.py``, ``scripts/ablate_physics.py``) instead of
     the rain file's first sequences and ``VARIANTS[name]``. Returns the record.
     """
     import torch
@@ -177,7 +178,8 @@ def train(name: str, data: Path, budget: float, seed: int, out: Path,
         raise SystemExit(f"{name}: {run_dir} was trained with other settings "
                          f"({state['settings']}); use another --out.")
     tr = Trainer(ds, var, 8, preset="cpu", steps=10**7, seed=seed, resume=resume,
-                 checkpoint_dir=ckpt_dir, overrides=kw, device=device, static=static)
+                 checkpoint_dir=ckpt_dir, overrides=kw, device=device, static=static,
+                 predictors=predictors)
     if max_steps is not None or max_wall is not None:
         budget = float("inf")
     max_steps = 10**9 if max_steps is None else max_steps

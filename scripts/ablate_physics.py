@@ -21,14 +21,18 @@ constraint layer: block means of u and v exact), differing only in the physics:
                      (``constraint_prior="bilinear"``: no block-constant steps)
     streamfunction-smooth  streamfunction, with the smooth additive layer (the head's
                      non-divergent psi is no longer broken on every block edge)
+    joint+geopotential  joint, the coarse geopotential an inputs-only predictor
+                     (``predictors=["geopotential"]``; :func:`geopotential`)
 
 Scored on the *validation* runs (independent pyqg runs, first ``--frames`` frames of the
 first ``--sequences``; the test runs are read once, for a shipped model only, by
 ``scripts/evaluate_pretrained.py``), the raw network with ``--members`` members, by
 :func:`xstochsr.metrics.verify_wind`: CRPS, rank KS and outlier proportion of u and v,
-divergence RMSE, vorticity LSD, KE-spectrum slope error and KE LSD, and the block-edge
-ratio of u and v over the truth's (1 is right; the additive layer's block-constant
-corrections would show as jumps on block edges); bilinear
+divergence RMSE, vorticity LSD, KE-spectrum slope error and KE LSD, the ageostrophic
+ratio of the members against the geostrophic wind of the truth's geopotential (and of
+the truth itself: what centred differences leave of an exactly geostrophic QG flow),
+and the block-edge ratio of u and v over the truth's (1 is right; the additive layer's
+block-constant corrections would show as jumps on block edges); bilinear
 interpolation of each component is scored beside them (``baseline bilinear``).
 
 Budgets and resumption as in ``scripts/ablate_objective.py`` (whose ``train`` this uses):
@@ -68,7 +72,12 @@ ARMS = {
     "joint-smooth": dict(BASE, objective=dict(CRPS), constraint_prior="bilinear"),
     "streamfunction-smooth": dict(BASE, objective=dict(CRPS, kinematics=1.0),
                                   gen_wind_head="streamfunction", constraint_prior="bilinear"),
+    "joint+geopotential": dict(BASE, objective=dict(CRPS)),
 }
+#: Inputs-only predictors of an arm (``xstochsr.train(..., predictors=...)``).
+PREDICTORS = {"joint+geopotential": ["geopotential"]}
+#: f0 of the QG runs (their ``nominal_f0_s-1``): geopotential = f0 * streamfunction.
+F0_ATTR = "nominal_f0_s-1"
 #: The arms whose model takes one component at a time (trained on :func:`pooled`).
 SEPARATE = ("separate",)
 #: The pooled variable of a one-component arm.
@@ -78,7 +87,8 @@ COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"),
            ("rank_ks", "rank KS (u, v)"), ("outliers", "outliers (u, v)"),
            ("divergence_rmse", "div RMSE (1e-6 s-1)"), ("vorticity_lsd", "vort LSD (dB)"),
            ("kinetic_energy_slope_error", "KE slope error"),
-           ("kinetic_energy_lsd", "KE LSD (dB)"))
+           ("kinetic_energy_lsd", "KE LSD (dB)"),
+           ("ageostrophic_ratio_ens", "ageo. ratio"), ("ageostrophic_ratio_obs", "truth's"))
 
 
 def cases(path: Path, frames: int, sequences: int):
@@ -87,6 +97,42 @@ def cases(path: Path, frames: int, sequences: int):
 
     ds = xr.open_dataset(path)[VARS]
     return ds.isel(sequence=slice(0, sequences), time=slice(0, frames)).load()
+
+
+def geopotential(ds):
+    """The geopotential ``f0 * psi`` of the QG winds of ``ds`` (m2 s-2), a new variable.
+
+    The pyqg runs are doubly periodic and their winds geostrophic with ``f0``: the
+    streamfunction is the inverse Laplacian of the vorticity (FFT, exact on the
+    periodic grid) plus the domain-mean flow, ``psi = psi' - U y + V x``, so
+    ``u = -dpsi/dy``, ``v = dpsi/dx``. The files hold no geopotential; this is the one
+    the model's dynamics imply. ``ds`` holds :data:`VARS` on a uniform x/y grid in
+    metres, with the runs' ``nominal_f0_s-1`` attribute.
+    """
+    import xarray as xr
+
+    u, v = ds[VARS[0]], ds[VARS[1]]
+    f0 = float(ds.attrs[F0_ATTR])
+    x, y = ds["x"].values, ds["y"].values
+    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    kx = 2 * np.pi * np.fft.fftfreq(x.size, dx)
+    ky = 2 * np.pi * np.fft.fftfreq(y.size, dy)
+    kxx, kyy = np.meshgrid(kx, ky)
+    k2 = kxx**2 + kyy**2
+    k2[0, 0] = 1.0
+    uh = np.fft.fft2(u.values.astype(np.float64))
+    vh = np.fft.fft2(v.values.astype(np.float64))
+    zeta = 1j * kxx * vh - 1j * kyy * uh
+    psih = -zeta / k2
+    psih[..., 0, 0] = 0.0
+    psi = np.fft.ifft2(psih).real
+    um = u.values.mean(axis=(-2, -1), keepdims=True)
+    vm = v.values.mean(axis=(-2, -1), keepdims=True)
+    psi = psi - um * (y - y.mean())[:, None] + vm * (x - x.mean())[None, :]
+    phi = xr.DataArray((f0 * psi).astype(np.float32), dims=u.dims, coords=u.coords,
+                       attrs={"units": "m2 s-2", "standard_name": "geopotential",
+                              "long_name": "geopotential f0 * psi of the QG flow"})
+    return ds.assign(geopotential=phi)
 
 
 def pooled(ds):
@@ -135,6 +181,8 @@ def evaluate(model, truth, members: int, seed: int) -> dict:
 
     torch.set_num_threads(1)
     coarse = xr.Dataset({v: coarsen_field(truth[v], 8) for v in VARS})
+    if not isinstance(model, str) and model.card.predictors:  # the coarse geopotential
+        coarse["geopotential"] = coarsen_field(geopotential(truth)["geopotential"], 8)
     if not isinstance(model, str) and not model.card.channels:
         ens = _one_at_a_time(model, coarse, members, seed)
     else:
@@ -142,11 +190,16 @@ def evaluate(model, truth, members: int, seed: int) -> dict:
                                  progress=False, variables=None if not isinstance(model, str)
                                  else VARS)
     obs = xr.Dataset({v: match_grid(truth[v], ens[v]) for v in VARS})
-    v = verify_wind(ens, obs, lags=[1])
+    f0 = float(truth.attrs[F0_ATTR]) if F0_ATTR in truth.attrs else None
+    z = geopotential(truth)["geopotential"] if f0 else None
+    if z is not None:
+        z = match_grid(z, ens[VARS[0]])
+    v = verify_wind(ens, obs, lags=[1], z=z, f0=f0, beta=0.0)
     one = {k: float(np.ravel(v[k].values)[0]) for k in v.data_vars if v[k].ndim == 0}
     out = {k: one[k] for k in ("divergence_rmse", "vorticity_lsd", "kinetic_energy_lsd",
                                "kinetic_energy_slope_error", "eastward_wind_crps",
-                               "northward_wind_crps") if k in one}
+                               "northward_wind_crps", "ageostrophic_ratio_ens",
+                               "ageostrophic_ratio_obs") if k in one}
     out["divergence_rmse"] = out.get("divergence_rmse", float("nan")) * 1e6
     for key, name in (("rank_ks", "rank_ks"), ("outliers", "rank_outlier_proportion")):
         out[key] = [one.get(f"{c}_{name}", float("nan")) for c in VARS]
@@ -223,8 +276,9 @@ def main(argv=None) -> int:
         rec = ao.train(args.arm, args.train, args.budget, args.seed, args.out,
                        settings=settings, checkpoint_cpu=args.checkpoint_cpu,
                        device=args.device, max_steps=args.steps, max_wall=args.wall,
-                       dataset=pooled(train.load()) if one else train, arm=ARMS[args.arm],
-                       var=COMPONENT if one else VARS)
+                       dataset=(pooled(train.load()) if one else geopotential(train.load())
+                                if args.arm in PREDICTORS else train), arm=ARMS[args.arm],
+                       var=COMPONENT if one else VARS, predictors=PREDICTORS.get(args.arm))
         if args.no_eval:
             return 0
     import xstochsr

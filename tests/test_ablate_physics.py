@@ -73,3 +73,30 @@ def test_one_at_a_time_downscales_each_component():
     assert set(ens.data_vars) == set(ap.VARS)
     assert ens["eastward_wind"].attrs["units"] == ds["eastward_wind"].attrs["units"]
     assert ens["northward_wind"].sizes["realization"] == 2
+
+
+def test_geopotential_inverts_a_periodic_flow_with_a_mean():
+    """u = -dpsi/dy, v = dpsi/dx of a known periodic psi plus a uniform wind (U, V)."""
+    import xarray as xr
+
+    n, d, f0, big_u, big_v = 32, 25e3, 1e-4, 9.0, -2.0
+    c = (np.arange(n) + 0.5) * d
+    k = 2 * np.pi / (n * d)
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    psi = 1e6 * (np.sin(2 * k * xx) * np.cos(3 * k * yy) + 0.5 * np.cos(k * yy))
+    u = 1e6 * (3 * k * np.sin(2 * k * xx) * np.sin(3 * k * yy) + 0.5 * k * np.sin(k * yy))
+    v = 1e6 * 2 * k * np.cos(2 * k * xx) * np.cos(3 * k * yy)
+    ds = xr.Dataset({"eastward_wind": (("y", "x"), u + big_u),
+                     "northward_wind": (("y", "x"), v + big_v)},
+                    coords={"y": c, "x": c}, attrs={ap.F0_ATTR: f0})
+    got = ap.geopotential(ds)["geopotential"]
+    want = f0 * (psi - big_u * (yy - c.mean()) + big_v * (xx - c.mean()))
+    # psi is defined up to a constant: compare anomalies
+    np.testing.assert_allclose(got - got.mean(), want - want.mean(),
+                               atol=1e-3 * np.abs(want).max())
+    assert got.attrs["standard_name"] == "geopotential" and got.attrs["units"] == "m2 s-2"
+
+
+def test_predictor_arm_is_joint_plus_geopotential():
+    assert ap.ARMS["joint+geopotential"] == ap.ARMS["joint"]
+    assert ap.PREDICTORS == {"joint+geopotential": ["geopotential"]}
