@@ -36,3 +36,25 @@ def test_pair_table_prints_the_physics_columns():
     row = {"eastward_wind_crps": 0.34, "northward_wind_crps": 0.32, "divergence_rmse": 5.1}
     text = ep._table("test set 'qg_atmos':", {"model": row})
     assert "model: CRPS u 0.34, CRPS v 0.32, div. RMSE (1e-6 s-1) 5.1" in text
+
+
+def test_the_test_set_is_read_once_per_weights_unless_a_reason_is_logged(tmp_path,
+                                                                          monkeypatch):
+    import json
+
+    import pytest
+
+    log = tmp_path / "test_reads.json"
+    monkeypatch.setattr(ep, "TEST_READS", log)
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(b"weights one")
+    ep.log_test_read(tmp_path / "m", None)
+    with pytest.raises(SystemExit, match="already read"):
+        ep.log_test_read(tmp_path / "m", None)
+    ep.log_test_read(tmp_path / "m", "a bug in the scorer, fixed in abc123")
+    reads = json.loads(log.read_text())
+    assert len(reads) == 2 and reads[1]["reread"].startswith("a bug")
+    assert reads[0]["weights_sha256"] == reads[1]["weights_sha256"]
+    weights.write_bytes(b"weights two")  # other weights: a first read of their own
+    ep.log_test_read(tmp_path / "m", None)
+    assert len(json.loads(log.read_text())) == 3
