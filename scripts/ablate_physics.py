@@ -208,8 +208,41 @@ def evaluate(model, truth, members: int, seed: int) -> dict:
     # the additive layer's block-constant corrections show as jumps on block edges
     out["block_edge"] = [float(block_edge_ratio(ens[c], factor=8)
                                / block_edge_ratio(obs[c], factor=8)) for c in VARS]
+    # time and extremes: member lag-1 correlation against the truth's, the spread of
+    # frame-to-frame changes over the truth's, and upper quantiles over the truth's
+    out.update(_per_component(v, VARS))
     out.update(frames=int(truth.sizes["time"]), sequences=int(truth.sizes["sequence"]),
                members=members)
+    return out
+
+
+#: Per-component scores of :func:`evaluate` beyond the table's: key -> (verify's variable
+#: after the component's prefix, selection along its one dim or None).
+PER_COMPONENT = {
+    "lag1": ("lag_correlation_ens", ("lag", 1)),
+    "lag1_truth": ("lag_correlation_obs", ("lag", 1)),
+    "frame_change_ratio": ("frame_change_std_ratio", None),
+    "q99_ratio": ("quantile_ratio", ("quantile", 0.99)),
+    "q999_ratio": ("quantile_ratio", ("quantile", 0.999)),
+}
+
+
+def _per_component(scores, names) -> dict:
+    """``{key: [value for each component]}`` of :data:`PER_COMPONENT` from ``verify_wind``.
+
+    A score ``verify_wind`` did not give (too few frames for a lag) is NaN.
+    """
+    out = {}
+    for key, (var, sel) in PER_COMPONENT.items():
+        vals = []
+        for c in names:
+            da = scores.get(f"{c}_{var}")
+            if da is not None and sel is not None:
+                dim = f"{c}_{sel[0]}"
+                da = da.sel({dim: sel[1]}, method="nearest") if dim in da.dims else None
+            vals.append(float(np.ravel(da.values)[0]) if da is not None and da.size
+                        else float("nan"))
+        out[key] = vals
     return out
 
 
@@ -219,16 +252,20 @@ def table(out: Path) -> str:
                                                if c[0] not in ("rank_ks", "outliers")],
                      label="arm", optional=("bilinear",))
     rows = lines.splitlines()
-    extra = ["| arm | rank KS u, v | outliers u, v | block-edge / truth's u, v |",
-             "|---|---:|---:|---:|"]
+    extra = ["| arm | rank KS u, v | outliers u, v | block-edge / truth's u, v | "
+             "lag-1 u, v (truth's) | q99.9 / truth's u, v |",
+             "|---|---:|---:|---:|---:|---:|"]
+    nan2 = [float("nan")] * 2
     for name in (*ARMS, "bilinear"):
         f = out / name / "result.json"
         if f.is_file():
             s = json.loads(f.read_text())["scores"]
-            be = s.get("block_edge", [float("nan")] * 2)
+            be, lag, lt, q = (s.get(k, nan2) for k in ("block_edge", "lag1", "lag1_truth",
+                                                       "q999_ratio"))
             extra.append(f"| {name} | {s['rank_ks'][0]:.3f}, {s['rank_ks'][1]:.3f} | "
                          f"{s['outliers'][0]:.3f}, {s['outliers'][1]:.3f} | "
-                         f"{be[0]:.2f}, {be[1]:.2f} |")
+                         f"{be[0]:.2f}, {be[1]:.2f} | {lag[0]:.2f}, {lag[1]:.2f} "
+                         f"({lt[0]:.2f}, {lt[1]:.2f}) | {q[0]:.2f}, {q[1]:.2f} |")
     return "\n".join(rows) + "\n\n" + "\n".join(extra)
 
 

@@ -129,7 +129,9 @@ def evaluate(model, cases: list[xr.DataArray], factor: int, members: int, seed: 
 def _flat_pair(s: dict) -> dict:
     """``ablate_physics.evaluate``'s record as one flat row of a card's table."""
     lists = {"rank_ks": "rank_ks", "outliers": "outlier_proportion",
-             "block_edge": "block_edge_ratio"}
+             "block_edge": "block_edge_ratio", "lag1": "lag1_correlation",
+             "lag1_truth": "lag1_correlation_truth", "frame_change_ratio": "frame_change_ratio",
+             "q99_ratio": "q99_ratio", "q999_ratio": "q999_ratio"}
     row = {k: v for k, v in s.items() if k not in (*lists, "frames", "sequences", "members")}
     for key, name in lists.items():
         for comp, value in zip(("u", "v"), s.get(key, ()), strict=False):

@@ -30,7 +30,12 @@ PAIR_COLUMNS = (("eastward_wind_crps", "CRPS u"), ("northward_wind_crps", "CRPS 
                 ("kinetic_energy_slope_error", "KE slope error"),
                 ("kinetic_energy_lsd", "KE LSD (dB)"),
                 ("block_edge_ratio_u", "block-edge / truth's u"),
-                ("block_edge_ratio_v", "block-edge / truth's v"))
+                ("block_edge_ratio_v", "block-edge / truth's v"),
+                ("ageostrophic_ratio_ens", "ageostrophic ratio"),
+                ("lag1_correlation_u", "lag-1 u"), ("lag1_correlation_truth_u", "truth's"),
+                ("lag1_correlation_v", "lag-1 v"), ("lag1_correlation_truth_v", "truth's"),
+                ("frame_change_ratio_u", "frame-change std / truth's u"),
+                ("q999_ratio_u", "q99.9 / truth's u"), ("q999_ratio_v", "q99.9 / truth's v"))
 ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)",
              "model_raw": "{name}, bare network (`conserve=False`)"}
 
