@@ -71,6 +71,7 @@ from xstochsr import datasets
 from xstochsr.demo import EXTRA, HEADLINE, score_table
 from xstochsr.grid import coarsen_field, match_grid
 from xstochsr.io import atomic_write_bytes
+from xstochsr.models.interpolation import INTERPOLATION_METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = Path.home() / ".cache" / "xstochsr" / "training" / "rain_sequences.nc"
@@ -78,13 +79,22 @@ TEST_READS = REPO / "scripts" / "splits" / "test_reads.json"
 #: per standard_name: baselines run, the
 #: fractions-skill-score threshold (units of the field) and the training script.
 RECIPES = {
-    "lwe_precipitation_rate": dict(baselines=("bilinear", "rainfarm"),
+    "lwe_precipitation_rate": dict(baselines=(*INTERPOLATION_METHODS, "rainfarm"),
                                    fss_threshold=1.0, script="scripts/train_rain_x8.py"),
-    "eastward_wind": dict(baselines=("bilinear",),
+    "eastward_wind": dict(baselines=INTERPOLATION_METHODS,
                           fss_threshold=0.1, script="scripts/train_qg_wind_x8.py"),
-    "wind_pair": dict(baselines=("bilinear",), single="qg-wind-x8",
+    "wind_pair": dict(baselines=INTERPOLATION_METHODS, single="qg-wind-x8",
                       script="scripts/train_qg_uv_x8.py"),
 }
+
+
+def best_interpolator(rows: dict, key: str) -> tuple[str, float]:
+    """The interpolator with the lowest ``key`` among ``rows`` (issue 10: CRPS below every
+    interpolator's). Cards scored before every interpolator was a row hold bilinear only;
+    the gate's name says which were compared."""
+    have = {m: rows[m][key] for m in INTERPOLATION_METHODS if m in rows and key in rows[m]}
+    best = min(have, key=have.get)
+    return (best if len(have) > 1 else "bilinear only"), have[best]
 #: The atmosphere-regime pyqg runs of a wind pair, per subset.
 ATMOS = {"validation": "qg_atmos_val.nc", "test": "qg_atmos_test.nc"}
 ATMOS_DIR = Path.home() / ".cache" / "xstochsr" / "training"
@@ -146,7 +156,7 @@ def pair_scores(model, subset: str, frames: int, sequences: int, members: int, s
 
     truth = ap.cases(atmos_dir / ATMOS[subset], frames, sequences)
     rows = {"model": ap.evaluate(model, truth, members, seed),
-            "bilinear": ap.evaluate("bilinear", truth, 1, seed)}
+            **{b: ap.evaluate(b, truth, 1, seed) for b in RECIPES["wind_pair"]["baselines"]}}
     single = RECIPES["wind_pair"]["single"]
     rows[f"{single} (u, v one at a time)"] = ap.evaluate(xstochsr.load_model(single), truth,
                                                         members, seed)
@@ -267,10 +277,15 @@ def _table(title: str, scores: dict) -> str:
 
 
 #: Gates of issue 10 on the raw network: (name, test(raw, rows) -> (value, limit, passed)).
+def _crps_gate(raw: dict, rows: dict, key: str, label: str = "CRPS"):
+    name, best = best_interpolator(rows, key)
+    return (f"{label} vs best interpolator ({name})", raw[key], best, raw[key] < best)
+
+
 def _rain_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
-    rf, bl = rows.get("rainfarm", {}), rows["bilinear"]
+    rf = rows.get("rainfarm", {})
     out = [("block-mean error", raw["mass_error"], 0.01, raw["mass_error"] <= 0.01),
-           ("CRPS vs bilinear", raw["crps"], bl["crps"], raw["crps"] < bl["crps"])]
+           _crps_gate(raw, rows, "crps")]
     if rf:
         out += [("CRPS vs 0.85 x RainFARM", raw["crps"], 0.85 * rf["crps"],
                  raw["crps"] <= 0.85 * rf["crps"]),
@@ -290,19 +305,17 @@ def _rain_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
 
 
 def _wind_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
-    bl = rows["bilinear"]
     cal = raw["outlier_proportion_calibrated"]
-    return [("CRPS vs bilinear", raw["crps"], bl["crps"], raw["crps"] < bl["crps"]),
+    return [_crps_gate(raw, rows, "crps"),
             ("outlier proportion", raw["outlier_proportion"], 2 * cal,
              raw["outlier_proportion"] <= 2 * cal)]
 
 
 def _pair_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
-    bl, lim = rows["bilinear"], 2 * raw["outlier_proportion_calibrated"]
+    lim = 2 * raw["outlier_proportion_calibrated"]
     out = []
     for v, c in (("eastward_wind", "u"), ("northward_wind", "v")):
-        out += [(f"CRPS {c} vs bilinear", raw[f"{v}_crps"], bl[f"{v}_crps"],
-                 raw[f"{v}_crps"] < bl[f"{v}_crps"]),
+        out += [_crps_gate(raw, rows, f"{v}_crps", f"CRPS {c}"),
                 (f"outlier proportion {c}", raw[f"outlier_proportion_{c}"], lim,
                  raw[f"outlier_proportion_{c}"] <= lim)]
     return out

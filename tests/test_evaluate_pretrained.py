@@ -18,18 +18,33 @@ def test_pair_rows_flatten_and_gate_per_component(tmp_path):
     ds.to_netcdf(tmp_path / ep.ATMOS["validation"])
     rows = ep.pair_scores("bilinear", "validation", frames=2, sequences=1, members=7, seed=0,
                           atmos_dir=tmp_path)
-    assert set(rows) == {"model", "bilinear", "qg-wind-x8 (u, v one at a time)"}
+    assert set(rows) == {"model", "qg-wind-x8 (u, v one at a time)", *ep.INTERPOLATION_METHODS}
     m = rows["model"]
     assert {"eastward_wind_crps", "outlier_proportion_v", "rank_ks_u",
             "divergence_rmse"} <= set(m)
     assert m["outlier_proportion_calibrated"] == 0.25
     gates = ep._pair_gates(m, rows)
-    assert [g[0] for g in gates] == ["CRPS u vs bilinear", "outlier proportion u",
-                                    "CRPS v vs bilinear", "outlier proportion v"]
-    # bilinear against itself: CRPS not below, one member misses every truth
+    assert [g[0].split(" (")[0] for g in gates] == [
+        "CRPS u vs best interpolator", "outlier proportion u",
+        "CRPS v vs best interpolator", "outlier proportion v"]
+    # bilinear against every interpolator, itself included: CRPS not below the best,
+    # and one member misses every truth
     assert not any(g[3] for g in gates)
+    for comp in ("u", "v"):
+        var = {"u": "eastward_wind", "v": "northward_wind"}[comp]
+        best = min(rows[b][f"{var}_crps"] for b in ep.INTERPOLATION_METHODS)
+        g = next(g for g in gates if g[0].startswith(f"CRPS {comp}"))
+        assert g[2] == best
     ok, records = ep.gate({"qg_atmos": rows}, "wind_pair")
     assert not ok and len(records) == 4 and np.isfinite([r["value"] for r in records]).all()
+
+
+def test_crps_gate_names_the_interpolators_compared():
+    rows = {"bilinear": {"crps": 1.0}, "bicubic": {"crps": 0.9}, "nearest": {"crps": 1.3}}
+    assert ep.best_interpolator(rows, "crps") == ("bicubic", 0.9)
+    assert ep.best_interpolator({"bilinear": {"crps": 1.0}}, "crps") == ("bilinear only", 1.0)
+    name, value, limit, ok = ep._crps_gate({"crps": 0.95}, rows, "crps")
+    assert name == "CRPS vs best interpolator (bicubic)" and limit == 0.9 and not ok
 
 
 def test_pair_table_prints_the_physics_columns():
