@@ -76,7 +76,13 @@ def main(argv=None) -> int:
                "streamfunction": "; the winds are centred differences of a generated "
                                  "streamfunction (non-divergent before the constraint "
                                  "layer), with a soft term on block-mean vorticity and "
-                                 "divergence."}[ARM]),
+                                 "divergence.",
+               "joint-smooth": "; the layer spreads its correction of the block means as a "
+                               "smooth bilinear field (no steps on block edges).",
+               "streamfunction-smooth": "; the winds are centred differences of a generated "
+                                        "streamfunction, with a soft term on block-mean "
+                                        "vorticity and divergence, and the layer spreads its "
+                                        "correction as a smooth bilinear field."}[ARM]),
         license="MIT (weights); training data simulated by xstochsr with pyqg (MIT)",
         card_training=dict(
             script="scripts/train_qg_uv_x8.py", data=str(args.data.name),
