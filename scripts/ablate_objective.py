@@ -21,6 +21,8 @@ the training sequences of the fixed split; cpu preset plus ``--set``):
                    pays for
     ...-memR       the fine noise an AR(1) in time with lag-1 correlation R
                    (gen_fine_noise_memory=R) instead of fresh every frame
+    ...-smooth     the constraint layer meets the block means with a smooth positive
+                   field instead of a per-block softmax (constraint_prior="smooth")
 
 and scored on the split's *validation* sequences 112-127 (first ``--frames`` frames of the
 first ``--sequences``), coarsened by 8 and downscaled by the *raw* network
@@ -107,6 +109,15 @@ VARIANTS = {
                                              constraint="multiplicative", constraint_dry=0.1,
                                              gen_fine_noise=1, gen_fine_noise_memory=r)
        for r in (0.7, 0.9)},
+    # the smooth multiplicative layer (no per-block softmax normalisation) on the
+    # shipped rain-x8 recipe and on its control without fine noise
+    "crps+grad4-c-dry-smooth": dict(objective={"crps": 1.0, "crps-grad": 4.0},
+                                    constraint="multiplicative", constraint_dry=0.1,
+                                    constraint_prior="smooth"),
+    "crps+grad4-c-dry-fine-mem0.9-smooth": dict(
+        objective={"crps": 1.0, "crps-grad": 4.0}, constraint="multiplicative",
+        constraint_dry=0.1, gen_fine_noise=1, gen_fine_noise_memory=0.9,
+        constraint_prior="smooth"),
 }
 HELD_OUT = 112
 

@@ -18,6 +18,13 @@ coarse scale and learns only how to distribute each coarse value inside its bloc
     rescaled to keep its mean (blocks whose every cell is below ``t`` are left as they
     are): a softmax is positive everywhere, so without it no pixel inside a wet block is
     ever dry, and a truth with dry pixels there lies below every member.
+    ``prior="smooth"`` keeps the bilinear prior but drops the softmax's per-block
+    normalisation, which draws a step on a block edge wherever two neighbouring blocks'
+    sums of ``exp(z)`` are not in the ratio of their coarse values: the weights
+    ``exp(z + log b)`` are multiplied by a smooth positive field fitted so that the
+    block means come out right (:func:`smooth_rescale`), and only the small remainder of
+    that fit is closed block by block. Smooth logits then give a smooth field; dry stays
+    dry and the block means stay exact.
 ``"additive"`` (for signed fields: temperature, winds)
     ``y = u - mean_block(u) + x`` with ``u`` the network output in physical units: the
     correction ``x - mean_block(u)`` is constant in each block, so any error of the raw
@@ -35,21 +42,30 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["CONSTRAINTS", "PRIORS", "block_mean", "multiplicative", "additive",
-           "apply_constraint", "log_prior", "dry_out", "smooth_spread"]
+__all__ = ["CONSTRAINTS", "PRIORS", "PRIORS_OF", "block_mean", "multiplicative", "additive",
+           "apply_constraint", "log_prior", "dry_out", "smooth_spread", "smooth_rescale"]
 
 #: Constraint kinds a generator may carry (``GeneratorConfig.constraint``).
 CONSTRAINTS = ("multiplicative", "additive")
 #: Priors of the constraint layers (``GeneratorConfig.constraint_prior``): for the
 #: multiplicative layer the logits' starting point, for the additive one how the
 #: correction is spread over each block.
-PRIORS = ("bilinear",)
+PRIORS = ("bilinear", "smooth")
+#: Priors each constraint accepts ("smooth" is the multiplicative layer's; the additive
+#: layer's "bilinear" spreading is already smooth).
+PRIORS_OF = {"multiplicative": ("bilinear", "smooth"), "additive": ("bilinear",)}
 #: Floor of the bilinear prior, relative to the block's own coarse value.
 PRIOR_FLOOR = 1e-3
 #: Richardson-Lucy refinements of the prior (its block means approach the coarse field).
 PRIOR_ITERATIONS = 8
 #: Jacobi sweeps per axis of :func:`smooth_spread` (error shrinks 3x per sweep).
 SPREAD_SWEEPS = 12
+#: Multiplicative refinements of :func:`smooth_rescale`'s smooth field.
+RESCALE_ITERATIONS = 8
+#: Bound of the weights' log contrast to their local (smoothed) block maximum in
+#: :func:`multiplicative` with ``prior="smooth"``: ``exp(+-30)`` keeps every product in
+#: float32 range for any coarse value below 1e10.
+LOG_CONTRAST = 30.0
 
 
 def _blocks(z: torch.Tensor, f: int) -> torch.Tensor:
@@ -103,8 +119,10 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     coarse : Tensor ``(N, C, H, W)``
         Coarse values in physical units (non-negative for a non-negative result).
     factor : int
-    prior : {"bilinear"} or None
-        Add :func:`log_prior` to the logits (see the module docstring).
+    prior : {"bilinear", "smooth"} or None
+        ``"bilinear"``: add :func:`log_prior` to the logits. ``"smooth"``: the same, and
+        the block means are met by a smooth positive field (:func:`smooth_rescale`)
+        instead of the softmax's per-block normalisation (see the module docstring).
     dry : float, optional
         Dry threshold in the units of ``coarse``: see :func:`dry_out`.
 
@@ -114,10 +132,22 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     """
     f = int(factor)
     z = z.float()
-    if prior == "bilinear":
+    if prior in ("bilinear", "smooth"):
         z = z + log_prior(coarse, f)
     elif prior is not None:
         raise ValueError(f"Unknown constraint prior {prior!r}; use one of {PRIORS} or None.")
+    if prior == "smooth":
+        # exp(z) relative to a smooth local maximum (a per-block one would draw steps)
+        top = F.interpolate(F.max_pool2d(z, f), scale_factor=f, mode="bilinear",
+                            align_corners=False)
+        w = torch.exp((z - top).clamp(-LOG_CONTRAST, LOG_CONTRAST))
+        y = smooth_rescale(w, coarse, f)
+        if dry is None:
+            return y
+        b = _blocks(y, f)
+        n, c, h, _, w_, _ = b.shape
+        flat = dry_out(b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w_, f * f), float(dry))
+        return _unblocks(flat.reshape(n, c, h, w_, f, f).permute(0, 1, 2, 4, 3, 5))
     b = _blocks(z, f)
     n, c, h, _, w, _ = b.shape
     flat = b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, f * f)
@@ -126,6 +156,49 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     if dry is not None:
         y = dry_out(y, float(dry))
     return _unblocks(y.reshape(n, c, h, w, f, f).permute(0, 1, 2, 4, 3, 5))
+
+
+def smooth_rescale(w: torch.Tensor, coarse: torch.Tensor, factor: int,
+                   iterations: int = RESCALE_ITERATIONS) -> torch.Tensor:
+    """Multiply positive weights by a smooth field so that the block means equal ``coarse``.
+
+    ``w * bilinear(r)`` with ``r >= 0`` on the coarse grid refined by ``iterations``
+    multiplicative steps ``r <- r * x / block_mean(w * bilinear(r))`` (zero where the
+    coarse value ``x`` is), starting from ``r = x / block_mean(w)``; what the steps leave
+    is closed by one exact rescaling per block. The result is non-negative, zero in every
+    block whose coarse value is zero, has block means equal to ``coarse`` to rounding,
+    and is as smooth across block edges as ``w`` is, up to that last rescaling (which the
+    steps make small). Differentiable in ``w``.
+
+    Parameters
+    ----------
+    w : Tensor ``(N, C, f*H, f*W)``
+        Positive weights (finite).
+    coarse : Tensor ``(N, C, H, W)``
+        Non-negative coarse values.
+    factor : int
+    iterations : int
+
+    Returns
+    -------
+    Tensor ``(N, C, f*H, f*W)``, float32.
+    """
+    f = int(factor)
+    x = coarse.float().clamp_min(0.0)
+    w = w.float()
+    wet = x > 0
+
+    def up(r):
+        return F.interpolate(r, scale_factor=f, mode="bilinear", align_corners=False)
+
+    def ratio(m):
+        return torch.where(wet, x / m.clamp_min(1e-30), torch.zeros_like(x))
+
+    r = ratio(block_mean(w, f))
+    for _ in range(int(iterations)):
+        r = r * ratio(block_mean(w * up(r), f))
+    v = w * up(r)
+    return v * F.interpolate(ratio(block_mean(v, f)), scale_factor=f, mode="nearest")
 
 
 def dry_out(y: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -212,6 +285,9 @@ def additive(u: torch.Tensor, coarse: torch.Tensor, factor: int,
     f = int(factor)
     u = u.float()
     shift = coarse.float() - block_mean(u, f)
+    if prior not in (None, *PRIORS_OF["additive"]):
+        raise ValueError(f"Unknown prior {prior!r} of the additive constraint; use one of "
+                         f"{PRIORS_OF['additive']} or None.")
     if prior == "bilinear":
         return u + smooth_spread(shift, f)
     if prior is not None:

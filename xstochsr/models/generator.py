@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..errors import ModelCardError, UnsupportedFactorError
 from .blocks import ConvGRUCell, ReflectConv, ResBlock, Upsample2x, activation
-from .constraints import CONSTRAINTS, PRIORS, apply_constraint
+from .constraints import CONSTRAINTS, PRIORS_OF, apply_constraint
 from .wind_head import WIND_HEADS, head_channels, physical_winds
 
 __all__ = ["GeneratorConfig", "Generator", "NoiseInjection", "SUPPORTED_FACTORS",
@@ -99,11 +99,14 @@ class GeneratorConfig:
         to keep its mean (:func:`xstochsr.models.constraints.dry_out`). A softmax is
         positive everywhere, so without it no pixel of a wet block is ever dry. None
         (default, and every card written before this setting existed): no threshold.
-    constraint_prior : {"bilinear"} or None
+    constraint_prior : {"bilinear", "smooth"} or None
         With the multiplicative constraint: logits start from the log of the bilinear
         interpolation of the coarse field (:func:`xstochsr.models.constraints.log_prior`),
         so an untrained network already gives a smooth field with exact block means and
-        training learns the structure on top (no block squares to unlearn). With the
+        training learns the structure on top (no block squares to unlearn); ``"smooth"``
+        also replaces the softmax's per-block normalisation, which draws steps on block
+        edges, by a smooth positive rescaling
+        (:func:`xstochsr.models.constraints.smooth_rescale`). With the
         additive constraint: the correction of the raw block means is spread by a
         bilinear field with exact block means
         (:func:`xstochsr.models.constraints.smooth_spread`) instead of added as a
@@ -188,11 +191,11 @@ class GeneratorConfig:
                     f"constraint={self.constraint!r}.")
             self.constraint_dry = float(d)
         if self.constraint_prior is not None and (
-                self.constraint_prior not in PRIORS or self.constraint is None):
+                self.constraint_prior not in PRIORS_OF.get(self.constraint, ())):
             raise ModelCardError(
-                f"constraint_prior must be one of {PRIORS} with a constraint layer "
-                f"(constraint='multiplicative' or 'additive'), or None; got "
-                f"{self.constraint_prior!r} with constraint={self.constraint!r}."
+                f"constraint_prior must be None or, with a constraint layer, one of its "
+                f"priors ({PRIORS_OF}); got {self.constraint_prior!r} with "
+                f"constraint={self.constraint!r}."
             )
         if self.out_channels > self.in_channels:
             raise ModelCardError(

@@ -84,10 +84,12 @@ class TrainConfig:
         With ``constraint="multiplicative"``: cells below this value (physical units of
         the data, e.g. 0.1 for mm h-1) come out exactly dry, their block's other cells
         rescaled to keep its mean (``GeneratorConfig.constraint_dry``).
-    constraint_prior : {"bilinear"} or None
+    constraint_prior : {"bilinear", "smooth"} or None
         With ``constraint="multiplicative"``: start the layer's logits from the log of
         the bilinear interpolation of the coarse field, so the untrained network gives a
-        smooth field with exact block means. With ``constraint="additive"``: spread the
+        smooth field with exact block means; ``"smooth"`` also meets the block means with
+        a smooth positive field instead of the softmax's per-block normalisation (no
+        steps on block edges where the logits are smooth). With ``constraint="additive"``: spread the
         correction of the block means smoothly instead of as a constant per block (no
         steps on block edges). See ``GeneratorConfig.constraint_prior``.
     init : str or None
@@ -303,12 +305,15 @@ class TrainConfig:
                 f"constraint_dry must be a number >= 0 together with "
                 f"constraint='multiplicative', or None; got {self.constraint_dry!r} with "
                 f"constraint={self.constraint!r}.")
-        if self.constraint_prior not in (None, "bilinear") or (
-                self.constraint_prior and self.constraint is None):
+        from ..models.constraints import PRIORS_OF
+
+        if self.constraint_prior is not None and (
+                self.constraint_prior not in PRIORS_OF.get(self.constraint, ())):
             raise InvalidInputError(
-                f"constraint_prior must be 'bilinear' together with a constraint layer "
-                f"(constraint='multiplicative' or 'additive'), or None; got "
-                f"{self.constraint_prior!r} with constraint={self.constraint!r}.")
+                f"constraint_prior must be None or, with a constraint layer, one of its "
+                f"priors: 'bilinear' or 'smooth' with constraint='multiplicative', "
+                f"'bilinear' with constraint='additive'; got {self.constraint_prior!r} "
+                f"with constraint={self.constraint!r}.")
         from .losses import check_balance
 
         try:
