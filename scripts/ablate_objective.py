@@ -45,6 +45,7 @@ Usage (two runs at a time, one thread each; logs and results in ``runs/ablation`
     nohup python scripts/ablate_objective.py all --budget 1200 &   # all, two at a time
     python scripts/ablate_objective.py baselines      # bilinear and RainFARM, same cases
     python scripts/ablate_objective.py table          # markdown table of all results
+    python scripts/ablate_objective.py layer-check    # the layer's block edges, untrained
 """
 
 from __future__ import annotations
@@ -297,6 +298,39 @@ def evaluate(model, data: Path, frames: int, sequences: int, members: int,
     return one
 
 
+def layer_check(data: Path, frames: int, sequences: int, held_out: int = HELD_OUT) -> dict:
+    """Block-edge ratio of the multiplicative layer's *untrained* start on held-out frames.
+
+    The coarsened truth through the layer with zero logits (what a network that has
+    learned nothing gives), for each prior, without and with the 0.1 mm h-1 dry
+    threshold, beside the truth's own ratio: how many block squares the layer draws
+    before training has to unlearn them.
+    """
+    import torch
+    import xarray as xr
+
+    from xstochsr.metrics import block_edge_ratio
+    from xstochsr.models.constraints import multiplicative
+
+    truth, coarse = _cases(data, held_out, sequences, frames)
+
+    def ratio(a):
+        return float(block_edge_ratio(xr.DataArray(a, dims=("n", "y", "x")), factor=8,
+                                      y_dim="y", x_dim="x"))
+
+    x = torch.as_tensor(np.stack([c.transpose("time", ...).values for c in coarse])
+                        .reshape(-1, 1, *coarse[0].shape[-2:]), dtype=torch.float32)
+    z = torch.zeros((x.shape[0], 1, x.shape[-2] * 8, x.shape[-1] * 8))
+    out = {"truth": ratio(truth.transpose("sequence", "time", ...).values
+                          .reshape(-1, *truth.shape[-2:]))}
+    for prior in (None, "bilinear", "smooth"):
+        for dry in (None, 0.1):
+            y = multiplicative(z, x, 8, prior=prior, dry=dry)[:, 0].numpy()
+            out[f"{prior or 'none'}{'' if dry is None else '-dry'}"] = ratio(y)
+    out.update(frames=frames, sequences=int(truth.sizes["sequence"]))
+    return out
+
+
 def _concentrate_drizzle(a: np.ndarray, threshold: float, f: int) -> np.ndarray:
     """Blocks of ``a (..., Y, X)`` whose every cell is below ``threshold`` but not all zero:
     keep their ``max(1, floor(sum / threshold))`` largest cells, scaled to keep the block's
@@ -420,7 +454,7 @@ def _write_result(run_dir: Path, rec: dict) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=["run", "all", "table", "baselines", "dry-check",
-                                        "drizzle-check", "score"])
+                                        "drizzle-check", "score", "layer-check"])
     p.add_argument("variant", nargs="?", choices=list(VARIANTS))
     p.add_argument("--data", type=Path, default=Path("runs/rain_sequences.nc"))
     p.add_argument("--out", type=Path, default=Path("runs/ablation"))
@@ -454,6 +488,11 @@ def main(argv=None) -> int:
         return 0
     if args.command == "all":
         return run_all(args)
+    if args.command == "layer-check":  # the constraint layer's untrained start
+        rec = {"layer_check": layer_check(args.data, args.frames, args.sequences,
+                                          args.held_out)}
+        _write_result(args.out / "layer-check", rec)
+        return 0
     if args.command == "baselines":
         for name in BASELINES:
             c0 = time.process_time()

@@ -28,3 +28,24 @@ def test_drizzle_concentration_keeps_block_means_and_wet_blocks():
     light = b[:, :8, :8].reshape(2, -1)
     k = np.floor(a[:, :8, :8].reshape(2, -1).sum(-1) / 0.1)
     assert ((light > 0).sum(-1) == np.maximum(k, 1)).all()  # rain in its k largest cells
+
+
+def test_layer_check_scores_every_prior_on_a_rain_file(tmp_path):
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    wave = np.clip(np.sin(yy / 5.0) * np.cos(xx / 7.0), 0, None)
+    rain = np.stack([[wave * rng.uniform(1, 5) for _ in range(2)] for _ in range(2)])
+    da = xr.DataArray(rain.astype("float32"), dims=("sequence", "time", "y", "x"),
+                      coords={"y": np.arange(32) * 3e3, "x": np.arange(32) * 3e3},
+                      attrs={"units": "mm h-1"}, name="rain_rate")
+    da.y.attrs.update(axis="Y", units="m", standard_name="projection_y_coordinate")
+    da.x.attrs.update(axis="X", units="m", standard_name="projection_x_coordinate")
+    path = tmp_path / "rain.nc"
+    da.to_dataset().to_netcdf(path)
+    out = ao.layer_check(path, frames=2, sequences=2, held_out=0)
+    assert set(out) == {"truth", "none", "none-dry", "bilinear", "bilinear-dry", "smooth",
+                        "smooth-dry", "frames", "sequences"}
+    assert np.isinf(out["none"])  # the plain softmax at zero logits: flat blocks
+    assert np.isfinite(out["smooth"]) and out["smooth"] < out["bilinear"]
