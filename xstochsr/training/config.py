@@ -89,9 +89,10 @@ class TrainConfig:
         the bilinear interpolation of the coarse field, so the untrained network gives a
         smooth field with exact block means; ``"smooth"`` also meets the block means with
         a smooth positive field instead of the softmax's per-block normalisation (no
-        steps on block edges where the logits are smooth). With ``constraint="additive"``: spread the
-        correction of the block means smoothly instead of as a constant per block (no
-        steps on block edges). See ``GeneratorConfig.constraint_prior``.
+        steps on block edges where the logits are smooth). With
+        ``constraint="additive"``: spread the correction of the block means smoothly
+        instead of as a constant per block (no steps on block edges). See
+        ``GeneratorConfig.constraint_prior``.
     init : str or None
         Pretrained model (registry name or path) the generator started from.
     gp_weight : float
