@@ -310,7 +310,7 @@ def layer_check(data: Path, frames: int, sequences: int, held_out: int = HELD_OU
     import xarray as xr
 
     from xstochsr.metrics import block_edge_ratio
-    from xstochsr.models.constraints import multiplicative
+    from xstochsr.models.constraints import multiplicative, smooth_rescale, smooth_weights
 
     truth, coarse = _cases(data, held_out, sequences, frames)
 
@@ -327,6 +327,9 @@ def layer_check(data: Path, frames: int, sequences: int, held_out: int = HELD_OU
         for dry in (None, 0.1):
             y = multiplicative(z, x, 8, prior=prior, dry=dry)[:, 0].numpy()
             out[f"{prior or 'none'}{'' if dry is None else '-dry'}"] = ratio(y)
+    for taper in (0.0, 1.0, 2.0, 3.0):  # the smooth layer's taper towards dry blocks
+        y = smooth_rescale(smooth_weights(z, x, 8), x, 8, taper=taper)[:, 0].numpy()
+        out[f"smooth-taper{taper:g}"] = ratio(y)
     out.update(frames=frames, sequences=int(truth.sizes["sequence"]))
     return out
 

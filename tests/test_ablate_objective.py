@@ -46,6 +46,8 @@ def test_layer_check_scores_every_prior_on_a_rain_file(tmp_path):
     da.to_dataset().to_netcdf(path)
     out = ao.layer_check(path, frames=2, sequences=2, held_out=0)
     assert set(out) == {"truth", "none", "none-dry", "bilinear", "bilinear-dry", "smooth",
-                        "smooth-dry", "frames", "sequences"}
+                        "smooth-dry", "frames", "sequences", "smooth-taper0",
+                        "smooth-taper1", "smooth-taper2", "smooth-taper3"}
+    assert out["smooth-taper2"] == out["smooth"]
     assert np.isinf(out["none"])  # the plain softmax at zero logits: flat blocks
     assert np.isfinite(out["smooth"]) and out["smooth"] < out["bilinear"]

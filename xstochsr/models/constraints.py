@@ -44,7 +44,8 @@ import torch
 from torch.nn import functional as F
 
 __all__ = ["CONSTRAINTS", "PRIORS", "PRIORS_OF", "block_mean", "multiplicative", "additive",
-           "apply_constraint", "log_prior", "dry_out", "smooth_spread", "smooth_rescale"]
+           "apply_constraint", "log_prior", "dry_out", "smooth_spread", "smooth_rescale",
+           "smooth_weights"]
 
 #: Constraint kinds a generator may carry (``GeneratorConfig.constraint``).
 CONSTRAINTS = ("multiplicative", "additive")
@@ -140,22 +141,18 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     """
     f = int(factor)
     z = z.float()
-    if prior in ("bilinear", "smooth"):
-        z = z + log_prior(coarse, f)
-    elif prior is not None:
-        raise ValueError(f"Unknown constraint prior {prior!r}; use one of {PRIORS} or None.")
     if prior == "smooth":
-        # exp(z) relative to a smooth local maximum (a per-block one would draw steps)
-        top = F.interpolate(F.max_pool2d(z, f), scale_factor=f, mode="bilinear",
-                            align_corners=False)
-        w = torch.exp((z - top).clamp(-LOG_CONTRAST, LOG_CONTRAST))
-        y = smooth_rescale(w, coarse, f)
+        y = smooth_rescale(smooth_weights(z, coarse, f), coarse, f)
         if dry is None:
             return y
         b = _blocks(y, f)
         n, c, h, _, w_, _ = b.shape
         flat = dry_out(b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w_, f * f), float(dry))
         return _unblocks(flat.reshape(n, c, h, w_, f, f).permute(0, 1, 2, 4, 3, 5))
+    if prior == "bilinear":
+        z = z + log_prior(coarse, f)
+    elif prior is not None:
+        raise ValueError(f"Unknown constraint prior {prior!r}; use one of {PRIORS} or None.")
     b = _blocks(z, f)
     n, c, h, _, w, _ = b.shape
     flat = b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, f * f)
@@ -164,6 +161,20 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     if dry is not None:
         y = dry_out(y, float(dry))
     return _unblocks(y.reshape(n, c, h, w, f, f).permute(0, 1, 2, 4, 3, 5))
+
+
+def smooth_weights(z: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor:
+    """Positive weights ``exp(z + log_prior)`` of the smooth layer, scaled for float32.
+
+    ``(N, C, f*H, f*W)``. Taken relative to a smooth local maximum (the bilinear
+    interpolation of each block's largest logit; a per-block one would draw steps) and
+    bounded to ``exp(+-LOG_CONTRAST)`` of it.
+    """
+    f = int(factor)
+    z = z.float() + log_prior(coarse, f)
+    top = F.interpolate(F.max_pool2d(z, f), scale_factor=f, mode="bilinear",
+                        align_corners=False)
+    return torch.exp((z - top).clamp(-LOG_CONTRAST, LOG_CONTRAST))
 
 
 def smooth_rescale(w: torch.Tensor, coarse: torch.Tensor, factor: int,
