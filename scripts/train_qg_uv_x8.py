@@ -38,8 +38,8 @@ from pretrain_common import train_and_save  # noqa: E402
 
 DEFAULT_DATA = ap.TRAIN
 #: The ablation arm chosen on validation (docs/physics.md) and the step it stopped at.
-ARM = "joint"
-STEPS = 541
+ARM = "joint-smooth"
+STEPS = 675
 
 #: Every setting qg-uv-x8 was trained with: exactly the config its card records
 #: (tests/training/test_pretrain_scripts.py compares them); the ablation's own.
