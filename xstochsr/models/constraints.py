@@ -49,13 +49,13 @@ __all__ = ["CONSTRAINTS", "PRIORS", "PRIORS_OF", "block_mean", "multiplicative",
 
 #: Constraint kinds a generator may carry (``GeneratorConfig.constraint``).
 CONSTRAINTS = ("multiplicative", "additive")
-#: Priors of the constraint layers (``GeneratorConfig.constraint_prior``): for the
-#: multiplicative layer the logits' starting point, for the additive one how the
-#: correction is spread over each block.
-PRIORS = ("bilinear", "smooth")
-#: Priors each constraint accepts ("smooth" is the multiplicative layer's; the additive
-#: layer's "bilinear" spreading is already smooth).
+#: Priors each constraint accepts (``GeneratorConfig.constraint_prior``): for the
+#: multiplicative layer the logits' starting point ("smooth" also drops the per-block
+#: normalisation), for the additive one how the correction is spread over each block
+#: ("bilinear" spreading is already smooth).
 PRIORS_OF = {"multiplicative": ("bilinear", "smooth"), "additive": ("bilinear",)}
+#: Every prior some constraint accepts.
+PRIORS = tuple(dict.fromkeys(p for ps in PRIORS_OF.values() for p in ps))
 #: Floor of the bilinear prior, relative to the block's own coarse value.
 PRIOR_FLOOR = 1e-3
 #: Richardson-Lucy refinements of the prior (its block means approach the coarse field).
@@ -85,6 +85,19 @@ def _blocks(z: torch.Tensor, f: int) -> torch.Tensor:
 def _unblocks(b: torch.Tensor) -> torch.Tensor:
     n, c, h, f, w, _ = b.shape
     return b.reshape(n, c, h * f, w * f)
+
+
+def _flat(z: torch.Tensor, f: int) -> torch.Tensor:
+    """``(N, C, f*H, f*W) -> (N, C, H, W, f*f)``: one block's cells per row."""
+    b = _blocks(z, f)
+    n, c, h, _, w, _ = b.shape
+    return b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, f * f)
+
+
+def _unflat(y: torch.Tensor, f: int) -> torch.Tensor:
+    """Inverse of :func:`_flat`."""
+    n, c, h, w, _ = y.shape
+    return _unblocks(y.reshape(n, c, h, w, f, f).permute(0, 1, 2, 4, 3, 5))
 
 
 def block_mean(y: torch.Tensor, factor: int) -> torch.Tensor:
@@ -143,24 +156,16 @@ def multiplicative(z: torch.Tensor, coarse: torch.Tensor, factor: int,
     z = z.float()
     if prior == "smooth":
         y = smooth_rescale(smooth_weights(z, coarse, f), coarse, f)
-        if dry is None:
-            return y
-        b = _blocks(y, f)
-        n, c, h, _, w_, _ = b.shape
-        flat = dry_out(b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w_, f * f), float(dry))
-        return _unblocks(flat.reshape(n, c, h, w_, f, f).permute(0, 1, 2, 4, 3, 5))
+        return y if dry is None else _unflat(dry_out(_flat(y, f), float(dry)), f)
     if prior == "bilinear":
         z = z + log_prior(coarse, f)
     elif prior is not None:
         raise ValueError(f"Unknown constraint prior {prior!r}; use one of {PRIORS} or None.")
-    b = _blocks(z, f)
-    n, c, h, _, w, _ = b.shape
-    flat = b.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, f * f)
-    weights = torch.softmax(flat, dim=-1) * (f * f)
-    y = weights * coarse.float().reshape(n, c, h, w, 1)
+    weights = torch.softmax(_flat(z, f), dim=-1) * (f * f)
+    y = weights * coarse.float().unsqueeze(-1)
     if dry is not None:
         y = dry_out(y, float(dry))
-    return _unblocks(y.reshape(n, c, h, w, f, f).permute(0, 1, 2, 4, 3, 5))
+    return _unflat(y, f)
 
 
 def smooth_weights(z: torch.Tensor, coarse: torch.Tensor, factor: int) -> torch.Tensor:
