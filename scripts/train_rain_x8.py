@@ -57,6 +57,29 @@ SETTINGS = dict(preset="cpu", factor=8, steps=14750, seed=20261130,
                 checkpoint_every=500, keep_checkpoints=1, val_every=0, num_threads=1,
                 progress=False)
 
+#: The weights ``--stage smooth`` starts from: the base stage above, shipped as rain-x8
+#: on 2026-11-30 (commit 1d5c7e2; ``git show 1d5c7e2:xstochsr/data/rain-x8.safetensors``
+#: or a rebuild with ``--stage base`` gives them).
+BASE_SHA256 = "692efc7bc162740488cc1a29530b0354b1b82ae28804fc3ffd4a68c8967dbbbe"
+
+#: ``--stage smooth``: the base network fine-tuned under the smooth multiplicative layer
+#: (``constraint_prior="smooth"``, no per-block softmax: block edges), everything else
+#: as the base stage but the generator's learning rate, halved for a fine-tune.
+SMOOTH_SETTINGS = dict(SETTINGS, steps=3000, seed=20261201, lr_generator=1e-4,
+                       constraint_prior="smooth", keep_checkpoints=2)
+
+
+def _check_base(path: Path) -> None:
+    from xstochsr.datasets import file_hash
+    from xstochsr.models.gan import model_paths
+
+    got = file_hash(model_paths(path)[0])
+    if got != BASE_SHA256:
+        raise SystemExit(
+            f"--init {path} has weights sha256 {got[:12]}..., not the base stage's "
+            f"{BASE_SHA256[:12]}...: give the base stage's weights (git show "
+            "1d5c7e2:xstochsr/data/rain-x8.safetensors > base.safetensors, and its .json).")
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,17 +92,32 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="default runs/rain-x8, or runs/rain-det-x8 with --objective mse")
     p.add_argument("--resume", type=Path, default=None)
+    p.add_argument("--stage", choices=["base", "smooth"], default="base",
+                   help="base: SETTINGS from scratch; smooth: SMOOTH_SETTINGS from --init")
+    p.add_argument("--init", type=Path, default=None,
+                   help="--stage smooth: the base stage's weights (sha256 BASE_SHA256)")
     args = p.parse_args(argv)
+    smooth = args.stage == "smooth"
+    settings = SMOOTH_SETTINGS if smooth else SETTINGS
+    if smooth and args.resume is None:
+        if args.init is None:
+            p.error("--stage smooth needs --init (the base stage's weights) or --resume")
+        _check_base(args.init)
+        settings = dict(settings, init=str(args.init))
+    if args.steps == SETTINGS["steps"]:
+        args.steps = settings["steps"]
+    if args.seed == SETTINGS["seed"]:
+        args.seed = settings["seed"]
 
     det = args.objective == "mse"
     name = "rain-det-x8" if det else "rain-x8"
-    out = args.out or Path("runs") / name
+    out = args.out or Path("runs") / (name + ("-smooth" if smooth else ""))
     ds = xr.open_dataset(args.data).isel(sequence=TRAIN_SEQUENCES)
     what = ("Deterministic recurrent generator (no noise, MSE loss; the paper's deterministic "
             "baseline)" if det else "Recurrent stochastic generator")
     train_and_save(
         ds, name=name, var="rain_rate", out=out, resume=args.resume,
-        settings={**SETTINGS, "steps": args.steps, "seed": args.seed,
+        settings={**settings, "steps": args.steps, "seed": args.seed,
                   **({"objective": "mse", "constraint": None, "constraint_dry": None,
                       "gen_fine_noise": 0, "gen_fine_noise_memory": 0.0}
                      if det else {})},

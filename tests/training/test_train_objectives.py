@@ -1,5 +1,7 @@
 """Training with the composable objective, the constraint layer, init=, and the guards."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -171,6 +173,28 @@ def test_init_fine_tunes_a_pretrained_generator(rain, tmp_path):
     with pytest.raises(InvalidInputError, match="not precipitation"):
         xstochsr.train(wind, init=tmp_path / "base.safetensors", steps=1,
                        **{k: v for k, v in TINY.items() if not k.startswith("gen_")})
+
+
+def test_init_may_change_the_weight_free_constraint_prior(rain, tmp_path):
+    base = xstochsr.train(rain, steps=2, seed=0, objective="crps", constraint="multiplicative",
+                          checkpoint_dir=tmp_path / "a", **TINY)
+    base.save(tmp_path / "base")
+    free = {k: v for k, v in NOFACTOR.items() if not k.startswith("gen_")}
+    t = loop.Trainer(rain, None, 4, steps=1, seed=3, init=tmp_path / "base.safetensors",
+                     checkpoint_dir=tmp_path / "b",
+                     overrides={**free, "constraint_prior": "smooth"})
+    assert base.generator.config.constraint_prior is None
+    assert t.gcfg.constraint_prior == "smooth"                # the one setting changed
+    assert dataclasses.replace(t.gcfg, constraint_prior=None) == base.generator.config
+    for k, v in base.generator.state_dict().items():
+        assert torch.equal(t.G.state_dict()[k], v)             # same weights to start
+    m = t.run()
+    assert m.generator.config.constraint_prior == "smooth"
+    assert m.card.training["init_weights_sha256"] == base.card.weights_sha256
+    with pytest.raises(InvalidInputError, match="does not fit"):
+        loop.Trainer(rain, None, 4, steps=1, seed=3, init=tmp_path / "base.safetensors",
+                     checkpoint_dir=tmp_path / "c",
+                     overrides={**free, "constraint_prior": "nearest"})
 
 
 def test_a_fifth_of_every_batch_is_zero_sequences(rain):

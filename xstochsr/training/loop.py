@@ -147,7 +147,10 @@ def train(
     init : str, path or GANModel, optional
         Fine-tune a pretrained generator (e.g. ``"rain-x8"`` or a saved model's path):
         its architecture, constraint and transform win over the preset; the data must
-        fit its factor and variable (units that convert, precipitation or not).
+        fit its factor and variable (units that convert, precipitation or not). Only
+        the settings that hold no weights may differ: ``constraint_prior="smooth"``
+        fine-tunes a softmax-layer model under the smooth multiplicative layer. The card
+        records the starting weights' sha256 (``training["init_weights_sha256"]``).
     static : DataArray, Dataset, str or list, optional
         Static fine-resolution predictors (surface altitude, land fraction...): fields
         on the grid of ``ds`` (else regridded onto it), shared ``(y, x)`` or per sequence
@@ -393,8 +396,13 @@ class Trainer:
         # --- networks ------------------------------------------------------------------
         act = "sigmoid" if self.kind in ("log_rain", "log_threshold", "minmax") else "none"
         self.gcfg = cfg.generator_config(output_activation=act)
-        if self.init_model is not None:  # the pretrained network's config wins
-            self.gcfg = self.init_model.generator.config
+        if self.init_model is not None:  # the pretrained network's config wins, but for
+            # the weight-free settings given (pretrained.FREE)
+            from .pretrained import _ARCH, FREE
+
+            self.gcfg = dataclasses.replace(
+                self.init_model.generator.config,
+                **{_ARCH[k]: getattr(cfg, k) for k in FREE})
         n_static = len(info.get("static") or [])
         had = self.gcfg.static_channels
         if self.resume_meta is not None:
@@ -1081,6 +1089,10 @@ class Trainer:
             "objective": cfg.objective_name,
             "constraint": self.gcfg.constraint,
             "init": cfg.init,
+            # which weights a fine-tune started from: the name alone is re-bound when a
+            # model is re-shipped
+            "init_weights_sha256": (self.init_model.card.weights_sha256
+                                    if self.init_model is not None else None),
             "config": cfg.to_dict(),
             "critic": None if self.D is None else self.D.config.to_dict(),
             "hardware": {"platform": platform.platform(), "machine": platform.machine(),

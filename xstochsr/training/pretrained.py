@@ -19,6 +19,11 @@ _ARCH = {"gen_width": "width", "gen_noise_channels": "noise_channels",
          "gen_upsample_widths": "upsample_widths", "constraint": "constraint",
          "gen_fine_noise": "fine_noise", "constraint_prior": "constraint_prior",
          "constraint_dry": "constraint_dry", "gen_fine_noise_memory": "fine_noise_memory"}
+#: Of those, settings that hold no weights and may differ from the pretrained model's:
+#: the multiplicative layer's prior (``constraint_prior``) only changes how the block
+#: means are spread, so ``train(ds, init="rain-x8", constraint_prior="smooth")``
+#: fine-tunes the same network under the smooth layer.
+FREE = ("constraint_prior",)
 
 
 def load_init(init: Any):
@@ -52,9 +57,19 @@ def init_overrides(model, factor: int, overrides: dict) -> dict:
             f"init model {model.name!r} downscales by {cfg.factor}, not {factor}; pass "
             f"factor={cfg.factor} or choose a model for factor {factor}."
         )
+    from ..models.constraints import PRIORS_OF
+
     out: dict[str, Any] = {"init": model.name}
     for key, attr in _ARCH.items():
         value = getattr(cfg, attr)
+        if key in FREE and overrides.get(key) is not None:
+            if overrides[key] not in PRIORS_OF.get(cfg.constraint, ()):
+                raise InvalidInputError(
+                    f"{key}={overrides[key]!r} does not fit the pretrained model "
+                    f"{model.name!r}'s constraint {cfg.constraint!r} (priors it takes: "
+                    f"{PRIORS_OF.get(cfg.constraint, ())}).")
+            out[key] = overrides[key]
+            continue
         if key in overrides and overrides[key] is not None and overrides[key] != value:
             raise InvalidInputError(
                 f"{key}={overrides[key]!r} contradicts the pretrained model {model.name!r} "
