@@ -120,8 +120,12 @@ def _pool(rows: list[dict]) -> dict:
 
 
 def evaluate(model, cases: list[xr.DataArray], factor: int, members: int, seed: int,
-             recipe: dict) -> dict:
-    """Mean headline scores over ``cases`` (fine truths) for the model and baselines."""
+             recipe: dict, keep: list | None = None) -> dict:
+    """Mean headline scores over ``cases`` (fine truths) for the model and baselines.
+
+    ``keep``: a list that gains one ``(members, pixels)`` array of the bare network's
+    ensemble and one ``(pixels,)`` array of the truth per case, for :func:`qq_figure`.
+    """
     out: dict[str, list] = {}
     for i, truth in enumerate(cases):
         coarse = coarsen_field(truth, factor)
@@ -130,10 +134,44 @@ def evaluate(model, cases: list[xr.DataArray], factor: int, members: int, seed: 
         for name, m, kw in runs:
             ens = xstochsr.downscale(coarse, factor=factor, members=members, model=m,
                                      seed=seed + i, progress=False, **kw)
+            truth_on = match_grid(truth, ens)
             out.setdefault(name, []).append(
-                score_table(ens, match_grid(truth, ens), coarse, factor, seed=seed + i,
+                score_table(ens, truth_on, coarse, factor, seed=seed + i,
                             threshold=recipe["fss_threshold"]))
+            if keep is not None and name == "model_raw":
+                keep.append((ens.values.reshape(ens.sizes["realization"], -1),
+                             truth_on.values.ravel(), truth.attrs.get("units", "")))
     return {name: _pool(rows) for name, rows in out.items()}
+
+
+def qq_figure(kept: dict[str, list], path: Path, title: str) -> None:
+    """One quantile-quantile panel per set (``xstochsr.plot.plot_qq``) of the bare
+    network's members against the truth, all cases of the set pooled; written
+    atomically to ``path``."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xstochsr.plot import plot_qq
+
+    fig, axes = plt.subplots(1, len(kept), figsize=(4.6 * len(kept), 4.4), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], kept.items(), strict=True):
+        ens = np.concatenate([r[0] for r in rows], axis=1)
+        obs = np.concatenate([r[1] for r in rows])
+        units = {"units": rows[0][2]}
+        plot_qq(xr.DataArray(ens, dims=("realization", "pixel"), attrs=units),
+                xr.DataArray(obs, dims="pixel", attrs=units), ax=ax)
+        ax.set_title(f"set {name!r}\n{ax.get_title()}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _flat_pair(s: dict) -> dict:
@@ -449,8 +487,10 @@ def main(argv=None) -> int:
         else:
             print(f"no simulated sequences at {args.sim}: the temporal gate is not judged "
                   "(write them with python scripts/make_rain_sequences.py)")
+    kept: dict[str, list] = {}
     if sets is not None:
-        scores = {name: evaluate(model, cases, f, args.members, args.seed, recipe)
+        scores = {name: evaluate(model, cases, f, args.members, args.seed, recipe,
+                                 keep=kept.setdefault(name, []))
                   for name, cases in sets.items()}
     for name, s in scores.items():
         print(_table(f"{args.subset} set {name!r} ({args.members} members):", s))
@@ -469,6 +509,11 @@ def main(argv=None) -> int:
                       "validation": card.get("scores", {}).get("validation"),
                       "reproducibility": repro,
                       "script": "scripts/evaluate_pretrained.py"}
+    if kept and kind == "lwe_precipitation_rate":
+        rel = f"img/cards/{model.card.name}_qq.png"  # relative to docs/models.md
+        qq_figure(kept, REPO / "docs" / rel, f"{model.card.name}, bare network, "
+                  f"{args.subset} set, {args.members} members")
+        card["scores"]["qq_figure"] = rel
     atomic_write_bytes(card_path, json.dumps(card, indent=2, sort_keys=True).encode())
     if args.ship and (ok or args.ship_anyway):
         ship(args.model, model.card.name, recipe["script"])

@@ -44,3 +44,29 @@ def test_wind_rows_have_no_wet_scores_and_tables_mark_them():
     rain_cells = dict(zip(cols, extra[3].split()[1:], strict=True))
     assert wind["rank_ks_wet"] == "-" and wind["lag1"] != "-"
     assert float(rain_cells["rank_ks_wet"]) == round(rain["rank_ks_wet"], 4)
+
+
+def test_extremes_columns_see_an_ensemble_too_intense_by_half():
+    ens, obs, coarse = _case("lwe_precipitation_rate", "mm h-1", frozen=False)
+    same = score_table(ens, obs, coarse, 8)
+    for key in ("q90_ratio", "q99_ratio", "q999_ratio", "exceed1_ratio", "exceed5_ratio"):
+        assert 0.8 < same[key] < 1.25, key  # members drawn like the truth
+    hot = score_table(1.5 * ens, obs, coarse, 8)
+    for key in ("q90_ratio", "q99_ratio", "q999_ratio"):
+        assert abs(hot[key] / same[key] - 1.5) < 1e-4, key  # quantiles scale exactly
+    assert hot["exceed5_ratio"] > 1.5 * same["exceed5_ratio"]  # heavy rain far more often
+
+
+def test_exceedance_thresholds_follow_the_truths_units():
+    ens, obs, coarse = _case("lwe_precipitation_rate", "mm h-1", frozen=False)
+    row = score_table(ens, obs, coarse, 8)
+    si = {"standard_name": "lwe_precipitation_rate", "units": "m s-1"}
+    k = 1e-3 / 3600.0
+    row_si = score_table((ens * k).assign_attrs(si), (obs * k).assign_attrs(si),
+                         (coarse * k).assign_attrs(si), 8)
+    for key in ("exceed1_ratio", "exceed5_ratio", "exceed10_ratio"):
+        assert (key in row) == (key in row_si)
+        if key in row:
+            assert abs(row[key] - row_si[key]) < 1e-6, key
+    wind = score_table(*_case("eastward_wind", "m s-1", frozen=False), 8)
+    assert not any(k.startswith("exceed") for k in wind)

@@ -26,9 +26,14 @@ HEADLINE = ("crps", "crps_pool4_avg", "rank_ks", "rank_kl", "outlier_proportion"
             "lsd_db", "fss", "q99_ratio", "mass_error")
 #: Further columns of :func:`score_table`, present where they are defined: wet-case rank
 #: statistics (precipitation only), member and truth lag-1 autocorrelation (two or more
-#: frames) and the block-edge ratio of the members and of the truth (1: no block squares).
+#: frames), the block-edge ratio of the members and of the truth (1: no block squares),
+#: and the extremes: quantile ratios at 0.9 and 0.999 beside the headline's 0.99, and,
+#: for precipitation, exceedance-frequency ratios at :data:`EXCEEDANCE_MM_H` (members
+#: pooled against the truth; 1 is best, below 1 too rare).
+EXCEEDANCE_MM_H = (1.0, 5.0, 10.0)
 EXTRA = ("rank_ks_wet", "outlier_proportion_wet", "outlier_proportion_calibrated",
-         "lag1", "lag1_truth", "block_edge", "block_edge_truth")
+         "lag1", "lag1_truth", "block_edge", "block_edge_truth", "q90_ratio", "q999_ratio",
+         *(f"exceed{t:g}_ratio" for t in EXCEEDANCE_MM_H))
 
 
 def score_table(ens: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray, factor: int,
@@ -56,7 +61,11 @@ def score_table(ens: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray, fa
         >= 0.1 mm h-1, precipitation only), outlier_proportion_calibrated (``2 / (M + 1)``,
         always), lag1 and lag1_truth (lag-1 autocorrelation of the members, mean,
         and of the truth; with a time axis of two or more frames), block_edge and
-        block_edge_truth (:func:`xstochsr.metrics.block_edge_ratio` at ``factor``).
+        block_edge_truth (:func:`xstochsr.metrics.block_edge_ratio` at ``factor``),
+        q90_ratio and q999_ratio (as q99_ratio, where the truth's quantile is not 0), and
+        for precipitation exceed1_ratio, exceed5_ratio and exceed10_ratio (frequency of
+        members >= 1, 5, 10 mm h-1 over the truth's, where the truth reaches it;
+        :func:`xstochsr.metrics.exceedance_frequency`).
     """
     from . import metrics
     from .grid import coarsen_field, match_grid
@@ -66,7 +75,7 @@ def score_table(ens: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray, fa
     rh = metrics.rank_histogram(ens, truth, seed=seed)
     lsd = metrics.log_spectral_distance(ens, truth)
     fss = metrics.fss(ens, truth, thresholds=[threshold], scales=[9])
-    q = metrics.quantile_ratio(ens, truth, quantiles=[0.99])
+    q = metrics.quantile_ratio(ens, truth, quantiles=[0.9, 0.99, 0.999])
     block, ref = xr.align(match_grid(coarsen_field(ens, factor), coarse), coarse, join="exact")
     scale = float(np.nanmean(np.abs(ref.values))) or 1.0
     row = {
@@ -78,10 +87,14 @@ def score_table(ens: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray, fa
         "rmse": float(metrics.rmse(ens, truth).mean()),
         "lsd_db": float(lsd.mean()),
         "fss": float(fss.mean()),
-        "q99_ratio": float(q.mean()),
+        "q99_ratio": float(q.sel(quantile=0.99)),
         "mass_error": float(np.nanmean(np.abs((block - ref).values))) / scale,
     }
     row.update(_extra_scores(ens, truth, factor, seed))
+    for level, key in ((0.9, "q90_ratio"), (0.999, "q999_ratio")):
+        value = float(q.sel(quantile=level))
+        if np.isfinite(value):
+            row[key] = value
     return row
 
 
@@ -103,6 +116,15 @@ def _extra_scores(ens: xr.DataArray, truth: xr.DataArray, factor: int,
         m, o = float(lag["ensemble"].mean()), float(lag["observation"].mean())
         if np.isfinite(m) and np.isfinite(o):
             out["lag1"], out["lag1_truth"] = m, o
+    if wet is not None:  # precipitation: the frequency of heavy rain, members vs truth
+        from .units import affine
+
+        a, b = affine("mm h-1", str(truth.attrs["units"]))  # wet => rate units convert
+        ex = metrics.exceedance_frequency(ens, truth,
+                                          thresholds=[a * t + b for t in EXCEEDANCE_MM_H])
+        for t, r in zip(EXCEEDANCE_MM_H, ex["ratio"].values, strict=True):
+            if np.isfinite(r):
+                out[f"exceed{t:g}_ratio"] = float(r)
     be = float(metrics.block_edge_ratio(ens, factor=factor))
     bt = float(metrics.block_edge_ratio(truth, factor=factor))
     if np.isfinite(be) and np.isfinite(bt):

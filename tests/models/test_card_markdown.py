@@ -67,3 +67,18 @@ def test_a_wind_pair_card_names_each_field_and_its_physics_scores():
     assert "ds.sr.downscale" in md and "a Dataset holding eastward_wind, northward_wind" in md
     assert "| field 2 of 2 | `va`, standard_name `northward_wind`, in `m s-1` |" in md
     assert "| CRPS u | CRPS v |" in md and "| 1.250 | 1.500 | 0.100 | 0.200 |" in md
+
+
+def test_extremes_get_a_table_of_their_own_and_the_qq_figure_is_shown():
+    row = {"crps": 0.5, "q90_ratio": 0.95, "q99_ratio": 0.9, "q999_ratio": 0.8,
+           "exceed1_ratio": 1.1, "exceed5_ratio": 0.7}
+    card = ModelCard(name="mine", factor=8, units="mm h-1",
+                     scores={"members": 8, "subset": "test", "qq_figure": "img/cards/mine_qq.png",
+                             "held_out": {"sim": {"model_raw": row, "rainfarm": {"crps": 0.6}}}})
+    md = card.to_markdown()
+    assert "*Extremes, set `sim`*" in md
+    assert "| q90 ratio | q99 ratio | q99.9 ratio | >= 1 mm/h freq. ratio | >= 5 mm/h" in md
+    assert "| mine, bare network (`conserve=False`) | 0.950 | 0.900 | 0.800 | 1.100 | 0.700 |" in md
+    assert "| rainfarm | - | - | - | - | - |" in md  # a ratio a row lacks is "-"
+    assert "![quantile-quantile plot" in md and "(img/cards/mine_qq.png)" in md
+    assert "Extremes" not in ModelCard(name="plain").to_markdown()

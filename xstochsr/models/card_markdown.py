@@ -21,6 +21,12 @@ COLUMNS = (("crps", "CRPS"), ("rank_ks", "rank KS"), ("outlier_proportion", "out
 EXTRA_COLUMNS = (("rank_ks_wet", "wet rank KS"), ("outlier_proportion_wet", "wet outliers"),
                  ("lag1", "lag-1"), ("lag1_truth", "truth lag-1"),
                  ("block_edge", "block-edge"), ("block_edge_truth", "truth block-edge"))
+#: the extremes, a table of their own where a card's rows have them (ratios of the
+#: members' statistic to the truth's: 1 is best)
+EXTREME_COLUMNS = (("q90_ratio", "q90 ratio"), ("q99_ratio", "q99 ratio"),
+                   ("q999_ratio", "q99.9 ratio"), ("exceed1_ratio", ">= 1 mm/h freq. ratio"),
+                   ("exceed5_ratio", ">= 5 mm/h freq. ratio"),
+                   ("exceed10_ratio", ">= 10 mm/h freq. ratio"))
 #: columns of a wind pair's held-out tables (a joint model of eastward and northward wind)
 PAIR_COLUMNS = (("eastward_wind_crps", "CRPS u"), ("northward_wind_crps", "CRPS v"),
                 ("rank_ks_u", "rank KS u"), ("rank_ks_v", "rank KS v"),
@@ -38,6 +44,21 @@ PAIR_COLUMNS = (("eastward_wind_crps", "CRPS u"), ("northward_wind_crps", "CRPS 
                 ("q999_ratio_u", "q99.9 / truth's u"), ("q999_ratio_v", "q99.9 / truth's v"))
 ROW_NAMES = {"model": "**{name}** (`downscale` default, coarse means conserved)",
              "model_raw": "{name}, bare network (`conserve=False`)"}
+
+
+def _extremes_table(set_name: str, table: dict, name: str) -> list[str]:
+    """Markdown lines: the extremes of each method on one held-out set."""
+    cols = [c for c in EXTREME_COLUMNS if any(c[0] in row for row in table.values())]
+    lines = [f"*Extremes, set `{set_name}`* (members' quantile or exceedance frequency over "
+             "the truth's; 1 is best, below 1 too weak or too rare)", "",
+             "| method | " + " | ".join(c[1] for c in cols) + " |",
+             "|---" * (len(cols) + 1) + "|"]
+    for method, row in table.items():
+        label = ROW_NAMES.get(method, "{name}").format(
+            name=name if method in ROW_NAMES else method)
+        lines.append(f"| {label} | " + " | ".join(
+            _fmt(row[c[0]]) if c[0] in row else "-" for c in cols) + " |")
+    return [*lines, ""]
 
 
 def _fmt(v: Any) -> str:
@@ -166,6 +187,11 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
                                           for c in cols)
                              + " |")
             lines.append("")
+            if not pair and any("q999_ratio" in row for row in table.values()):
+                lines += _extremes_table(set_name, table, card.name)
+        if card.scores.get("qq_figure"):
+            lines += [f"![quantile-quantile plot of the bare network's members against the "
+                      f"truth]({card.scores['qq_figure']})", ""]
     prec = card.scores.get("precision")
     if prec:
         lines += [f"bfloat16 (`downscale(precision=...)`): CRPS {_fmt(prec['crps_bfloat16'])} "
