@@ -73,3 +73,22 @@ def test_the_test_set_is_read_once_per_weights_unless_a_reason_is_logged(tmp_pat
     weights.write_bytes(b"weights two")  # other weights: a first read of their own
     ep.log_test_read(tmp_path / "m", None)
     assert len(json.loads(log.read_text())) == 3
+
+
+def test_evaluate_keeps_the_bare_networks_members_for_a_qq_figure(tmp_path):
+    import xstochsr
+    from xstochsr.training.data import synthetic_rain
+
+    truth = synthetic_rain(frames=2, ny=32, nx=32, seed=0)["precip"]
+    truth.attrs.update(units="mm h-1", standard_name="lwe_precipitation_rate")
+    model = xstochsr.load_model("rain-x8")
+    kept = []
+    recipe = dict(ep.RECIPES["lwe_precipitation_rate"], baselines=("bilinear",))
+    rows = ep.evaluate(model, [truth], 8, 3, 1, recipe, keep=kept)
+    assert {"model", "model_raw", "bilinear"} <= set(rows)
+    (ens, obs, units), = kept                       # one case, the bare network only
+    assert ens.shape == (3, obs.size) and units == "mm h-1"
+    assert "q999_ratio" in rows["model_raw"]
+    path = tmp_path / "img" / "qq.png"
+    ep.qq_figure({"sim": kept, "real": kept}, path, "title")
+    assert path.read_bytes()[:4] == b"\x89PNG"
