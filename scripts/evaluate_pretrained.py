@@ -24,11 +24,13 @@ RainFARM's; wet-pixel rank KS <= 0.08 and outlier proportion <= 1.5 x the calibr
 ``2 / (M + 1)``; member lag-1 correlation within 0.05 of the truth's; LSD at most
 RainFARM's; block-edge ratio within 10 % of the truth's.
 
-Wind (``eastward_wind``, ``qg-wind-x8``): set ``qg`` is the shipped sample
-``qg_wind_sample``, an independent pyqg run from a seed the training set never used (the
-same file for both subsets: a wind model has no split of its own yet). RainFARM needs a
-non-negative field, so it is not run; the gates are CRPS below bilinear's and outlier
-proportion <= 2 x calibrated.
+Wind (``eastward_wind``, ``qg-wind-x8``): set ``qg``. Validation: ``qg_wind_val.nc``,
+an independent pyqg run (``make_qg_sequences.py --seed 20240608 --n-sequences 4
+--n-frames 8 --out ~/.cache/xstochsr/training/qg_wind_val.nc``; first ``--frames`` frames
+of the first ``--sequences``); test: the shipped sample ``qg_wind_sample``, another
+independent run (seed 20240607). Neither seed is the training set's. RainFARM needs a
+non-negative field, so it is not run; the gates are CRPS below every interpolator's and
+outlier proportion <= 2 x calibrated.
 
 Wind pair (a joint model of eastward and northward wind, ``qg-uv-x8``): sets from the
 independent pyqg runs of ``scripts/make_qg_sequences.py --regime atmosphere``
@@ -204,8 +206,23 @@ def pair_scores(model, subset: str, frames: int, sequences: int, members: int, s
     return rows
 
 
-def qg_cases() -> list[xr.DataArray]:
-    return [datasets.open_sample("qg_wind_sample")["eastward_wind"].load()]
+QG_VAL = ATMOS_DIR / "qg_wind_val.nc"
+
+
+def qg_cases(subset: str = "test", frames: int = 8, n_seq: int = 4,
+             path: Path = QG_VAL) -> list[xr.DataArray]:
+    """The one-component wind sets: the validation run's sequences, or the test sample."""
+    if subset == "test":
+        return [datasets.open_sample("qg_wind_sample")["eastward_wind"].load()]
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: write it with /tmp/venv-qg/bin/python "
+                         "scripts/make_qg_sequences.py --seed 20240608 --n-sequences 4 "
+                         f"--n-frames 8 --out {path}")
+    da = xr.open_dataset(path)["eastward_wind"]
+    if "sequence" not in da.dims:
+        return [da.isel(time=slice(0, frames)).load()]
+    return [da.isel(sequence=k, time=slice(0, frames), drop=True).load()
+            for k in range(min(n_seq, da.sizes["sequence"]))]
 
 
 def real_cases(subset: str) -> list[xr.DataArray]:
@@ -459,7 +476,7 @@ def main(argv=None) -> int:
     if args.precision_check:
         if kind == "wind_pair":
             p.error("--precision-check scores one-variable models only")
-        cases = (qg_cases() if kind == "eastward_wind"
+        cases = (qg_cases(args.subset, args.frames, args.sequences) if kind == "eastward_wind"
                  else sim_cases(args.sim, args.subset, args.frames, args.sequences))
         check = precision_check(model, cases, f, args.members, args.seed)
         print("precision check:", json.dumps(check))
@@ -479,7 +496,7 @@ def main(argv=None) -> int:
         scores = {"qg_atmos": pair_scores(model, args.subset, args.frames, args.sequences,
                                           args.members, args.seed)}
     elif kind == "eastward_wind":
-        sets = {"qg": qg_cases()}
+        sets = {"qg": qg_cases(args.subset, args.frames, args.sequences)}
     else:
         sets = {"real": real_cases(args.subset)}
         if args.sim.exists():

@@ -129,13 +129,18 @@ def main(argv=None) -> int:
             + ("." if det else
                ", with the fair ensemble CRPS of the field and of its neighbour "
                "differences (no critic) and a constraint layer that keeps every 8 x 8 "
-               "block mean equal to the coarse value (cells below 0.1 mm h-1 dry).")),
+               "block mean equal to the coarse value (cells below 0.1 mm h-1 dry)"
+               + (", then fine-tuned under the smooth multiplicative layer (block means "
+                  "spread by a smooth field, not a per-block softmax: no block edges)."
+                  if smooth else "."))),
         license="MIT (weights); training data simulated by xstochsr",
         card_training=dict(
             script="scripts/train_rain_x8.py", data=str(args.data.name),
             data_description=ds.attrs.get("title", ""), sequences="0-111 of 144",
             held_out="validation sequences 112-127, test sequences 128-143 and the "
-                     "split's real Meteosat MPE crops (scripts/splits/rain.json)"),
+                     "split's real Meteosat MPE crops (scripts/splits/rain.json)",
+            **({"stage": "smooth: the base stage fine-tuned under the smooth layer",
+                "init_weights_sha256": BASE_SHA256} if smooth else {})),
     )
     return 0
 

@@ -191,6 +191,9 @@ def test_init_may_change_the_weight_free_constraint_prior(rain, tmp_path):
     m = t.run()
     assert m.generator.config.constraint_prior == "smooth"
     assert m.card.training["init_weights_sha256"] == base.card.weights_sha256
+    more = xstochsr.train(rain, steps=2, resume=tmp_path / "b")   # kept through a resume
+    assert more.generator.config.constraint_prior == "smooth"
+    assert more.card.training["init_weights_sha256"] == base.card.weights_sha256
     with pytest.raises(InvalidInputError, match="does not fit"):
         loop.Trainer(rain, None, 4, steps=1, seed=3, init=tmp_path / "base.safetensors",
                      checkpoint_dir=tmp_path / "c",

@@ -290,6 +290,10 @@ class Trainer:
             factor = self.init_model.card.factor
         if resume is not None:
             resume_tensors, self.resume_meta = read_checkpoint(resume)
+        #: the weights a fine-tune started from, kept through resumes (the card's)
+        self.init_sha256 = (self.init_model.card.weights_sha256 if self.init_model is not None
+                            else (self.resume_meta or {}).get("init_weights_sha256"))
+        if resume is not None:
             cfg = self._resumed_config(self.resume_meta, factor, steps, overrides)
             seed = self.resume_meta["seed"]
         else:
@@ -854,6 +858,7 @@ class Trainer:
                 "seed": self.seed,
                 "config": self.cfg.to_dict(),
                 "generator_config": self.gcfg.to_dict(),
+                "init_weights_sha256": self.init_sha256,
                 "critic_config": None if self.D is None else self.D.config.to_dict(),
                 "transform": self.spec,
                 "phase": self.phase,
@@ -1091,8 +1096,7 @@ class Trainer:
             "init": cfg.init,
             # which weights a fine-tune started from: the name alone is re-bound when a
             # model is re-shipped
-            "init_weights_sha256": (self.init_model.card.weights_sha256
-                                    if self.init_model is not None else None),
+            "init_weights_sha256": self.init_sha256,
             "config": cfg.to_dict(),
             "critic": None if self.D is None else self.D.config.to_dict(),
             "hardware": {"platform": platform.platform(), "machine": platform.machine(),
