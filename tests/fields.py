@@ -118,3 +118,10 @@ def tiny_model(factor=4, noise_channels=4, width=16, seed=0, units="mm h-1",
     card = ModelCard(name=name, units=units, standard_name="lwe_precipitation_rate",
                      variable="precip", transform=transform or RAIN_TRANSFORM)
     return GANModel(Generator(cfg), card)
+
+
+#: qg-wind-x8's architecture as shipped from 2026-11-26 to 2026-12-01, before the
+#: constraint layer existed: every shipped card has the key now, so old cards are tested here.
+LEGACY_ARCH = {"encoder_blocks": 2, "factor": 8, "in_channels": 1, "init_blocks": 1,
+               "noise_channels": 8, "out_channels": 1, "output_activation": "none",
+               "upsample_widths": [48, 24, 12], "width": 48}
