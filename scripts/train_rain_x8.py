@@ -6,30 +6,35 @@ frames of 256 x 256 at 3 km, 5 min). Sequences 0-111 train; 112-127 (validation:
 choice and gates) and 128-143 (test: read once, for the card) are held out, with the
 split's real Meteosat crops (scripts/evaluate_pretrained.py).
 
-The settings are those of the ablation arm chosen on validation (docs/training.md,
-"Ablation on a GPU", round 3): fair ensemble CRPS plus 4 x the CRPS of neighbour
-differences, 4 members per input, the multiplicative constraint layer with a 0.1 mm h-1
-dry threshold, one fine noise map per upsampling stage whose lag-1 correlation between
-frames is 0.9 (``gen_fine_noise_memory``), no critic. 14750 steps take about 6 minutes
-on one H200 GPU alone (one CPU thread feeding it) and about 6 hours on one CPU core::
+Two stages. **base** (``SETTINGS``) is the ablation arm chosen on validation
+(docs/training.md, "Ablation on a GPU", round 3): fair ensemble CRPS plus 4 x the CRPS of
+neighbour differences, 4 members per input, the multiplicative constraint layer with a
+0.1 mm h-1 dry threshold, one fine noise map per upsampling stage whose lag-1 correlation
+between frames is 0.9 (``gen_fine_noise_memory``), no critic. 14750 steps take about 6
+minutes on one H200 GPU alone (one CPU thread feeding it) and about 6 hours on one CPU
+core. It was shipped as rain-x8 on 2026-11-30 (sha256 :data:`BASE_SHA256`): ``scripts/
+ablate_objective.py run crps+grad4-c-dry-fine-mem0.9 --device cuda --wall 380`` beside
+eight other runs on one H200 (step 4400), continued alone with ``--wall 635`` (same
+settings, seed and data; it stopped at step 14750), turned into the model by resuming
+its checkpoint with nothing left to train (``--resume runs/gpu4/resume/<arm>/checkpoints``).
+
+**smooth** (``SMOOTH_SETTINGS``, the shipped weights since 2026-12-01) fine-tunes the base
+network for 3000 steps under the smooth multiplicative layer (``constraint_prior=
+"smooth"``: block means spread by a smooth field instead of a per-block softmax, whose
+steps drew 8 x 8 squares), generator learning rate halved, on one CPU thread (about 48
+min). It was run as 1000 steps, then resumed to 2000 and 3000 (resuming is exact); the
+three were compared on validation (docs/training.md, "Fine-tuning rain-x8 under the
+smooth layer") and 3000 chosen::
 
     python scripts/make_rain_sequences.py --out runs/data/rain_sequences.nc
     python scripts/pack_rain_subset.py runs/data/rain_sequences.nc runs/gpu/rain_train.nc
-    python scripts/train_rain_x8.py --data runs/gpu/rain_train.nc --device cuda
+    python scripts/train_rain_x8.py --data runs/gpu/rain_train.nc --device cuda   # base
+    git show 1d5c7e2:xstochsr/data/rain-x8.safetensors > base/rain-x8.safetensors
+    git show 1d5c7e2:xstochsr/data/rain-x8.json > base/rain-x8.json  # or the base just built
+    python scripts/train_rain_x8.py --stage smooth --init base/rain-x8 \
+        --data runs/data/rain_sequences.nc                             # -> runs/rain-x8-smooth
     python scripts/train_rain_x8.py --objective mse  # the deterministic baseline
                                                      # (rain-det-x8, runs/rain-det-x8)
-
-The shipped weights are the ablation arm itself: ``scripts/ablate_objective.py run
-crps+grad4-c-dry-fine-mem0.9 --device cuda --wall 380`` beside eight other runs on one
-H200 (step 4400), continued alone with ``--wall 635`` (same settings, seed and data; it
-stopped at step 14750), turned into the shipped model and card by resuming its
-checkpoint with nothing left to train::
-
-    python scripts/train_rain_x8.py --data runs/gpu/rain_train.nc \
-        --resume runs/gpu4/resume/crps+grad4-c-dry-fine-mem0.9/checkpoints
-
-The weights shipped before (2026-11-30, afternoon) were the arm ``crps+grad4-c-dry`` at
-step 3677: the same settings without fine noise.
 
 The deterministic baseline is the same generator without noise, trained with MSE on the
 same data and seed (issue 5); it is compared in docs/benchmarks.md, not shipped.
@@ -46,8 +51,8 @@ from pretrain_common import train_and_save
 DEFAULT_DATA = Path.home() / ".cache" / "xstochsr" / "training" / "rain_sequences.nc"
 TRAIN_SEQUENCES = slice(0, 112)
 
-#: Every setting rain-x8 was trained with: exactly the config its card records
-#: (tests/training/test_pretrain_scripts.py compares them).
+#: Every setting of the base stage (the card of the weights shipped on 2026-11-30); the
+#: shipped card records :data:`SHIPPED` (tests/training/test_pretrain_scripts.py compares).
 SETTINGS = dict(preset="cpu", factor=8, steps=14750, seed=20261130,
                 batch_size=4, seq_len=4, ensemble_members=4,
                 lr_generator=2e-4, lr_critic=2e-4, critic_steps=3,
@@ -67,6 +72,11 @@ BASE_SHA256 = "692efc7bc162740488cc1a29530b0354b1b82ae28804fc3ffd4a68c8967dbbbe"
 #: as the base stage but the generator's learning rate, halved for a fine-tune.
 SMOOTH_SETTINGS = dict(SETTINGS, steps=3000, seed=20261201, lr_generator=1e-4,
                        constraint_prior="smooth", keep_checkpoints=2)
+#: What the shipped card records: the smooth stage, whose ``init`` is the base stage
+#: (the card names it ``rain-x8`` and pins its sha256, :data:`BASE_SHA256`).
+#: ``init=`` also takes the base network's transform and upsampling widths.
+SHIPPED = dict(SMOOTH_SETTINGS, init="rain-x8", transform="log_rain",
+               gen_upsample_widths=[48, 24, 12])
 
 
 def _check_base(path: Path) -> None:

@@ -20,13 +20,23 @@ def card(name):
                                           ("scripts/train_qg_uv_x8.py", "qg-uv-x8")])
 def test_script_settings_are_the_cards(script, name):
     mod = load_script(script, f"script_{name.replace('-', '_')}")
-    assert common.card_mismatches(mod.SETTINGS, card(name)) == {}
+    shipped = getattr(mod, "SHIPPED", mod.SETTINGS)  # a script of several stages says which
+    assert common.card_mismatches(shipped, card(name)) == {}
     assert card(name)["training"]["script"] == script
+
+
+def test_rain_x8_is_the_smooth_stage_of_the_pinned_base():
+    mod = load_script("scripts/train_rain_x8.py", "script_rain")
+    training = card("rain-x8")["training"]
+    assert training["init"] == "rain-x8"
+    assert training["init_weights_sha256"] == mod.BASE_SHA256
+    assert training["config"]["constraint_prior"] == "smooth"
 
 
 def test_a_changed_setting_is_caught():
     mod = load_script("scripts/train_rain_x8.py", "script_rain")
-    bad = {**mod.SETTINGS, "lr_generator": 1e-4}
-    assert common.card_mismatches(bad, card("rain-x8")) == {"lr_generator": (1e-4, 2e-4)}
-    bad = {**mod.SETTINGS, "constraint": None, "constraint_dry": None}
+    bad = {**mod.SHIPPED, "lr_generator": 2e-4}
+    assert common.card_mismatches(bad, card("rain-x8")) == {"lr_generator": (2e-4, 1e-4)}
+    bad = {**mod.SHIPPED, "constraint": None, "constraint_dry": None,
+           "constraint_prior": None}
     assert "constraint" in common.card_mismatches(bad, card("rain-x8"))
