@@ -312,4 +312,23 @@ def test_make_splits_reproduces_the_committed_manifest():
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1200,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert "identical" in out.stdout
+    assert "the same" in out.stdout
+
+
+def test_the_manifest_check_allows_float_rounding_but_not_another_split():
+    ms = load_script("scripts/make_splits.py", "make_splits_check")
+    old = {"crops": [{"region": "r2c6", "row": 864, "filter_pars": [2.273091, -1.958544],
+                      "wet_fraction": 0.209244}], "sets": {"test": ["r2c6"]}}
+    cpu = json.loads(json.dumps(old))
+    cpu["crops"][0]["filter_pars"][0] = 2.273092          # another CPU's last digit
+    assert ms.differences(old, cpu) == []
+    moved = json.loads(json.dumps(old))
+    moved["sets"]["test"] = ["r2c7"]
+    assert ms.differences(old, moved) == ["/sets/test[0]: 'r2c6' against 'r2c7'"]
+    shifted = json.loads(json.dumps(old))
+    shifted["crops"][0]["row"] = 865
+    assert ms.differences(old, shifted) == ["/crops[0]/row: 864 against 865"]
+    far = json.loads(json.dumps(old))
+    far["crops"][0]["wet_fraction"] = 0.21
+    assert len(ms.differences(old, far)) == 1
+    assert ms.differences(old, {"crops": []}) == ["/: keys ['sets']"]
