@@ -44,7 +44,8 @@ STEPS = 675
 #: Every setting qg-uv-x8 was trained with: exactly the config its card records
 #: (tests/training/test_pretrain_scripts.py compares them); the ablation's own.
 SETTINGS = dict(preset="cpu", factor=8, steps=STEPS, seed=20261201, **ap.ARMS[ARM],
-                val_every=0, checkpoint_every=0, progress=False, num_threads=1)
+                val_every=0, checkpoint_every=0, progress=False, num_threads=1,
+                channels_last=False)  # the layout it was trained in
 
 
 def main(argv=None) -> int:

@@ -38,7 +38,7 @@ SETTINGS = dict(preset="cpu", factor=8, steps=1000, seed=20261201,
                 objective={"crps": 1.0, "crps-grad": 4.0}, crps_scales=[1, 4, 16],
                 constraint="additive", constraint_prior="bilinear",
                 checkpoint_every=250, keep_checkpoints=1, val_every=0, num_threads=1,
-                progress=False)
+                progress=False, channels_last=False)  # the layout it was trained in
 
 
 def main(argv=None) -> int:

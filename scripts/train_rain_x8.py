@@ -60,7 +60,7 @@ SETTINGS = dict(preset="cpu", factor=8, steps=14750, seed=20261130,
                 constraint="multiplicative", constraint_dry=0.1,
                 gen_fine_noise=1, gen_fine_noise_memory=0.9,
                 checkpoint_every=500, keep_checkpoints=1, val_every=0, num_threads=1,
-                progress=False)
+                progress=False, channels_last=False)  # the layout it was trained in
 
 #: The weights ``--stage smooth`` starts from: the base stage above, shipped as rain-x8
 #: on 2026-11-30 (commit 1d5c7e2; ``git show 1d5c7e2:xstochsr/data/rain-x8.safetensors``

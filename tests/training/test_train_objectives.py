@@ -234,3 +234,12 @@ def test_weight_decay_only_where_keras_l2_was(tmp_path, rain):
     groups = l2_param_groups(g, 1e-4, 1e-4)
     assert groups[0]["weight_decay"] == pytest.approx(2e-4)     # Keras l2(c): gradient 2cw
     assert sum(len(gr["params"]) for gr in groups) == len(list(g.parameters()))
+
+
+def test_channels_last_is_the_default_and_the_model_comes_back_contiguous(rain, tmp_path):
+    from xstochsr.training.config import TrainConfig
+
+    assert TrainConfig().channels_last is True
+    m = xstochsr.train(rain, steps=2, seed=0, checkpoint_dir=tmp_path, **TINY)
+    assert m.card.training["config"]["channels_last"] is True
+    assert all(p.is_contiguous() for p in m.generator.parameters())  # as once loaded

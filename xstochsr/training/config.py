@@ -162,9 +162,12 @@ class TrainConfig:
     amp : bool
         Mixed precision (bfloat16 autocast) for the forward passes. Worth it only where
         bf16 is native (``benchmarks/train_speed.py`` detects and measures it).
-    channels_last : bool
-        Keep the networks' convolution weights in channels-last memory layout
-        (``benchmarks/train_speed.py`` measures whether it helps on a machine).
+    channels_last : bool, default True
+        Keep the networks' convolution weights and activations in channels-last memory
+        layout. It changes only the order of sums (results to rounding) and doubled the
+        CRPS objectives' steps/s on a 2-core CPU (``benchmarks/train_speed.py`` measures
+        it on yours; docs/training.md). False for the layout of the runs before
+        2026-12-01.
     num_threads : int or None
         ``torch.set_num_threads`` for the run (None leaves it).
 
@@ -239,7 +242,7 @@ class TrainConfig:
     progress: bool = True
     # hardware
     amp: bool = False
-    channels_last: bool = False
+    channels_last: bool = True
     num_threads: int | None = None
     # balance of the objective's terms
     term_balance: str = "fixed"

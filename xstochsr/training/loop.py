@@ -1131,7 +1131,8 @@ class Trainer:
             channels=info.get("channels") or None,
             predictors=info.get("predictors") or None,
         )
-        gen = self.G.to("cpu").eval()
+        # the default layout, as a saved and loaded model has: the same numbers either way
+        gen = self.G.to("cpu", memory_format=torch.contiguous_format).eval()
         model = GANModel(gen, card)
         model.history = hist
         model.checkpoint = self.last_checkpoint
