@@ -94,8 +94,8 @@ def _check_base(path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--steps", type=int, default=SETTINGS["steps"])
-    p.add_argument("--seed", type=int, default=SETTINGS["seed"])
+    p.add_argument("--steps", type=int, default=None, help="default: the stage's settings")
+    p.add_argument("--seed", type=int, default=None, help="default: the stage's settings")
     p.add_argument("--objective", choices=["settings", "mse"], default="settings",
                    help="mse: the deterministic baseline instead of SETTINGS' objective")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -114,10 +114,8 @@ def main(argv=None) -> int:
             p.error("--stage smooth needs --init (the base stage's weights) or --resume")
         _check_base(args.init)
         settings = dict(settings, init=str(args.init))
-    if args.steps == SETTINGS["steps"]:
-        args.steps = settings["steps"]
-    if args.seed == SETTINGS["seed"]:
-        args.seed = settings["seed"]
+    args.steps = settings["steps"] if args.steps is None else args.steps
+    args.seed = settings["seed"] if args.seed is None else args.seed
 
     det = args.objective == "mse"
     name = "rain-det-x8" if det else "rain-x8"
