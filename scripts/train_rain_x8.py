@@ -147,8 +147,8 @@ def main(argv=None) -> int:
             data_description=ds.attrs.get("title", ""), sequences="0-111 of 144",
             held_out="validation sequences 112-127, test sequences 128-143 and the "
                      "split's real Meteosat MPE crops (scripts/splits/rain.json)",
-            **({"stage": "smooth: the base stage fine-tuned under the smooth layer",
-                "init_weights_sha256": BASE_SHA256} if smooth else {})),
+            **({"stage": "smooth: the base stage fine-tuned under the smooth layer"}
+               if smooth else {})),  # train() records init_weights_sha256 itself
     )
     return 0
 

@@ -290,10 +290,6 @@ class Trainer:
             factor = self.init_model.card.factor
         if resume is not None:
             resume_tensors, self.resume_meta = read_checkpoint(resume)
-        #: the weights a fine-tune started from, kept through resumes (the card's)
-        self.init_sha256 = (self.init_model.card.weights_sha256 if self.init_model is not None
-                            else (self.resume_meta or {}).get("init_weights_sha256"))
-        if resume is not None:
             cfg = self._resumed_config(self.resume_meta, factor, steps, overrides)
             seed = self.resume_meta["seed"]
         else:
@@ -307,6 +303,9 @@ class Trainer:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.cfg, self.seed = cfg, int(seed)
+        #: the weights a fine-tune started from, kept through resumes (the card's)
+        self.init_sha256 = (self.init_model.card.weights_sha256 if self.init_model is not None
+                            else (self.resume_meta or {}).get("init_weights_sha256"))
         if cfg.num_threads:
             torch.set_num_threads(int(cfg.num_threads))
 
@@ -400,13 +399,10 @@ class Trainer:
         # --- networks ------------------------------------------------------------------
         act = "sigmoid" if self.kind in ("log_rain", "log_threshold", "minmax") else "none"
         self.gcfg = cfg.generator_config(output_activation=act)
-        if self.init_model is not None:  # the pretrained network's config wins, but for
-            # the weight-free settings given (pretrained.FREE)
-            from .pretrained import _ARCH, FREE
+        if self.init_model is not None:  # the pretrained network's config wins
+            from .pretrained import init_generator_config
 
-            self.gcfg = dataclasses.replace(
-                self.init_model.generator.config,
-                **{_ARCH[k]: getattr(cfg, k) for k in FREE})
+            self.gcfg = init_generator_config(self.init_model, cfg)
         n_static = len(info.get("static") or [])
         had = self.gcfg.static_channels
         if self.resume_meta is not None:

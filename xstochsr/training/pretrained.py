@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InvalidInputError, UnsupportedFactorError
 
-__all__ = ["load_init", "init_overrides", "check_init_data"]
+__all__ = ["load_init", "init_overrides", "init_generator_config", "check_init_data"]
 
 #: TrainConfig fields taken from the pretrained generator's config.
 _ARCH = {"gen_width": "width", "gen_noise_channels": "noise_channels",
@@ -82,6 +82,18 @@ def init_overrides(model, factor: int, overrides: dict) -> dict:
         raise InvalidInputError(f"{model.name!r} is stochastic; objective='mse' needs a "
                                 "deterministic (noise-free) generator.")
     return out
+
+
+def init_generator_config(model, cfg):
+    """Return the generator config of a fine-tune of ``model``.
+
+    It is ``model``'s, but for the weight-free settings (:data:`FREE`), which come from
+    the run's TrainConfig ``cfg``.
+    """
+    import dataclasses
+
+    return dataclasses.replace(model.generator.config,
+                               **{_ARCH[k]: getattr(cfg, k) for k in FREE})
 
 
 def check_init_data(model, info: dict, kind: str) -> None:
