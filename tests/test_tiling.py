@@ -84,7 +84,49 @@ def test_receptive_field_from_config():
                                                     encoder_blocks=3, init_blocks=1))
     assert small == 10 and deeper == small + 4  # 5 state + 4.5 decoder; 2 per block
     assert tiling.receptive_field(GeneratorConfig(factor=8, width=48, encoder_blocks=2,
-                                                  init_blocks=1)) == 13  # rain-x8
+                                                  init_blocks=1)) == 13  # rain-x8's network
+    # the constraint layers reach further (their iterations); the shipped models' cards
+    assert tiling.receptive_field(xstochsr.load_model("rain-x8").generator.config) == 32
+    assert tiling.receptive_field(xstochsr.load_model("qg-uv-x8").generator.config) == 26
+
+
+@pytest.mark.parametrize(("constraint", "prior"), [("multiplicative", "smooth"),
+                                                   ("additive", "bilinear")])
+def test_iterative_constraint_layers_stay_within_the_receptive_field(constraint, prior):
+    """The smooth and spreading layers iterate over neighbours: the halo counts them."""
+    from xstochsr.models.base import ModelCard
+    from xstochsr.models.gan import GANModel
+    from xstochsr.models.generator import Generator, GeneratorConfig
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(factor=2, width=8, noise_channels=4, encoder_blocks=1,
+                          init_blocks=1, constraint=constraint, constraint_prior=prior,
+                          output_activation="sigmoid" if prior == "smooth" else "none")
+    m = GANModel(Generator(cfg), ModelCard(name="t", units="mm h-1", transform=RAIN_TRANSFORM))
+    rf = tiling.receptive_field(cfg)
+    assert rf > tiling.receptive_field(GeneratorConfig(factor=2, width=8, noise_channels=4,
+                                                       encoder_blocks=1, init_blocks=1))
+    n = 2 * rf + 7
+    x = rain_values(np.random.default_rng(1), (1, 1, n, n)) + 0.5
+    y0, _ = m.run(x, factor=2, members=[0], seed=0)
+    xp = x.copy()
+    xp[..., n // 2, n // 2] += 5.0
+    y1, _ = m.run(xp, factor=2, members=[0], seed=0)
+    d = np.abs(y1 - y0)[0, 0, 0].reshape(n, 2, n, 2).max(axis=(1, 3))
+    yy, xx = np.nonzero(d > 0)
+    assert max(np.abs(yy - n // 2).max(), np.abs(xx - n // 2).max()) <= rf
+
+
+def test_shipped_smooth_model_tiles_exactly_and_needs_its_halo(monkeypatch):
+    """rain-x8's smooth layer: tiled == untiled with the layer's reach in the halo; with
+    the network's reach alone (13 cells) the tiles' edges differ by mm h-1."""
+    m = xstochsr.load_model("rain-x8")
+    rng = np.random.default_rng(0)
+    da = projected_field(rng, nt=2, ny=72, nx=72, dx=24000.0)
+    ref = _down(da, m, members=1)
+    assert _rel(_down(da, m, members=1, tile=24), ref) < 1e-5
+    monkeypatch.setattr(tiling, "receptive_field", lambda cfg: 13)
+    assert float(abs(_down(da, m, members=1, tile=24) - ref).max()) > 1e-2
 
 
 # --- tiled == untiled ----------------------------------------------------------------------

@@ -8,8 +8,10 @@ Layout. The domain is cut into near-equal *cores* of at most ``tile`` coarse cel
 side. Each tile computes its core grown by ``halo + ramp`` cells on every side that
 borders another tile (not at the domain's edge, where the untiled run sees the same
 reflection padding). ``halo`` is the generator's spatial receptive field per frame
-(:func:`receptive_field`, from the config), so a tile's output is the untiled output,
-to float rounding, everywhere at least ``halo`` cells from its cut edges. Neighbouring
+(:func:`receptive_field`, from the config, constraint layer included: the smooth and
+spreading layers iterate over neighbours and reach 13-19 cells further than the network),
+so a tile's output is the untiled output, to float rounding, everywhere at least
+``halo`` cells from its cut edges. Neighbouring
 tiles overlap by ``2 * ramp`` coarse cells around each core border; there they are
 blended with raised-cosine weights that sum to one.
 
@@ -43,8 +45,8 @@ import numpy as np
 
 from .errors import TilingError
 
-__all__ = ["TilePlan", "Window", "receptive_field", "working_set", "plan", "run_tiled",
-           "tile_borders"]
+__all__ = ["TilePlan", "Window", "constraint_reach", "receptive_field", "working_set", "plan",
+           "run_tiled", "tile_borders"]
 
 #: Coarse cells of raised-cosine blending on each side of a core border.
 RAMP = 1
@@ -63,7 +65,8 @@ def receptive_field(config) -> int:
       block, then the GRU's two on that state;
     * decoder: a residual block at the coarse scale (two), then per doubling ``k`` a
       bilinear x2 (one pixel of the coarser scale, ``2**-(k-1)`` cells) and a residual
-      block (two pixels of ``2**-k`` cells), and the 3x3 head at the fine scale.
+      block (two pixels of ``2**-k`` cells), and the 3x3 head at the fine scale;
+    * the constraint layer (:func:`constraint_reach`).
 
     Parameters
     ----------
@@ -76,7 +79,38 @@ def receptive_field(config) -> int:
     state = max(1 + 2 * config.encoder_blocks, 1 + 2 * config.init_blocks) + 2
     n = config.n_doublings
     decoder = 2 + sum(2.0 ** -(k - 1) + 2 * 2.0**-k for k in range(1, n + 1)) + 2.0**-n
-    return int(math.ceil(state + decoder))
+    return int(math.ceil(constraint_reach(config, state + decoder)))
+
+
+def constraint_reach(config, inner: float) -> float:
+    """Coarse cells the output depends on after the constraint layer, ``inner`` before it.
+
+    The layers of :mod:`xstochsr.models.constraints` reach past their block:
+
+    * ``"bilinear"`` prior of the multiplicative layer (:func:`~.constraints.log_prior`):
+      one cell per refinement (a bilinear interpolation) and one for the last, on the
+      coarse input alone: ``max(inner, PRIOR_ITERATIONS + 1)``;
+    * ``"smooth"`` (:func:`~.constraints.smooth_weights`, then
+      :func:`~.constraints.smooth_rescale`): the weights are taken relative to a bilinear
+      interpolation of block maxima (one cell more than the logits or the prior), then
+      each refinement and the final field add two (a 3 x 3 maximum and a bilinear
+      interpolation): ``max(inner, PRIOR_ITERATIONS + 1) + 1 + 2 * (RESCALE_ITERATIONS + 1)``;
+    * ``"bilinear"`` prior of the additive layer (:func:`~.constraints.smooth_spread`):
+      one cell per Jacobi sweep and one for the bilinear interpolation:
+      ``inner + SPREAD_SWEEPS + 1``;
+    * no prior (a per-block softmax or shift) and ``dry_out``: nothing.
+    """
+    from .models import constraints as C
+
+    kind, prior = config.constraint, config.constraint_prior
+    if not kind or prior is None:
+        return inner
+    if kind == "additive":
+        return inner + C.SPREAD_SWEEPS + 1
+    weights = max(inner, C.PRIOR_ITERATIONS + 1)
+    if prior == "bilinear":
+        return weights
+    return weights + 1 + 2 * (C.RESCALE_ITERATIONS + 1)
 
 
 def working_set(config, ny: int, nx: int) -> int:
@@ -109,15 +143,21 @@ class TilePlan:
     """How a ``shape`` coarse domain is cut into tiles.
 
     Cores of at most ``tile`` cells per side, each grown by ``halo + ramp`` on the sides
-    that border another tile.
+    that border another tile. Near-equal cores by default; ``aligned`` cores start at
+    multiples of ``tile`` (the last may be smaller), so that they fall on whole chunks of
+    a store chunked by ``tile`` (:mod:`xstochsr.tile_stream`).
     """
 
     shape: tuple[int, int]
     tile: int
     halo: int
     ramp: int = RAMP
+    aligned: bool = False
 
     def _cores(self, n: int) -> list[tuple[int, int]]:
+        if self.aligned:
+            edges = np.array([*range(0, n, self.tile), n])
+            return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
         k = -(-n // self.tile)
         edges = np.linspace(0, n, k + 1).round().astype(int)
         return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
