@@ -77,6 +77,28 @@ def test_tiled_member_on_cluster(client):
     np.testing.assert_array_equal(lazy.compute().values, one.values)
 
 
+def test_tile_stream_spreads_one_member_over_the_workers(client, tmp_path):
+    """A zarr store written tile by tile: one member of one sequence, its tiles' tasks on
+    both workers, the same bits as the threads of this process."""
+    pytest.importorskip("zarr")
+    import xarray as xr
+
+    from xstochsr.streaming import downscale_to_zarr
+
+    da = projected_field(np.random.default_rng(6), nt=3, ny=32, nx=28)
+    tiny = tiny_model(factor=2, width=8, noise_channels=4)
+    kw = {"model": tiny, "members": [2], "seed": 11, "tile": 12}
+    with dask.config.set({parallel.CONFIG_KEY: 1}):
+        on_cluster = downscale_to_zarr(da, tmp_path / "cluster.zarr", **kw)
+        with dask.config.set(scheduler="threads"):
+            here = downscale_to_zarr(da, tmp_path / "here.zarr", **kw)
+    ran = client.run(lambda dask_worker: len({  # the tile tasks each worker ran
+        str(e[0]) for e in dask_worker.state.log if "run_tile" in str(e[0])}))
+    assert len(ran) == 2 and all(n > 0 for n in ran.values()), ran
+    np.testing.assert_array_equal(xr.open_zarr(on_cluster)["precip"].values,
+                                  xr.open_zarr(here)["precip"].values)
+
+
 def test_worker_tasks_use_one_torch_thread_per_worker_thread(client):
     def probe():
         with parallel.torch_threads(None) as n:

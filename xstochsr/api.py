@@ -184,15 +184,37 @@ def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
 
 
 def _run_chunk_body(plan, x, members, t0, b0, state):
-    x = np.asarray(x, dtype=np.float32)
-    if plan.model_units and plan.src_units:
-        x = _units.convert(x, plan.src_units, plan.model_units).astype(np.float32, copy=False)
-    _check.check_values(x, nonnegative=plan.nonnegative, what="The field", name=plan.name)
-    filled, invalid = _fill_nan(x)
+    filled, invalid = prepare_input(plan, x)
     run = plan.model.run if plan.tiles is None else partial(_tiling.run_tiled, plan.model,
                                                                 tiles=plan.tiles)
     y, state = run(filled, factor=plan.factor, members=members, seed=plan.seed, t0=t0,
                    batch_offset=b0, state=state, device=plan.device)
+    return finish_output(plan, y, filled, invalid), state
+
+
+def prepare_input(plan: _Plan, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """User units to the model's, checked, NaN filled: ``(B, T, H, W)`` twice.
+
+    Returns
+    -------
+    filled : ndarray (B, T, H, W), float32, model units, finite
+    invalid : ndarray of bool (B, T, H, W), the NaN mask to restore on output
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if plan.model_units and plan.src_units:
+        x = _units.convert(x, plan.src_units, plan.model_units).astype(np.float32, copy=False)
+    _check.check_values(x, nonnegative=plan.nonnegative, what="The field", name=plan.name)
+    return _fill_nan(x)
+
+
+def finish_output(plan: _Plan, y: np.ndarray, filled: np.ndarray,
+                  invalid: np.ndarray) -> np.ndarray:
+    """The model's output ``(M, B, T, fH, fW)`` checked, conserved, masked, in user units.
+
+    ``filled`` and ``invalid`` are :func:`prepare_input`'s, on the same cells as ``y``.
+    Each step reaches one coarse cell at most (the bilinear fill of empty blocks), so a
+    tile's output finished on its extent equals the whole domain's on its core.
+    """
     _check.check_model_output(y, plan.model.name)
     if plan.conserve:
         y = conserve_means(y, filled, plan.factor, plan.conserve)
@@ -202,7 +224,7 @@ def _run_chunk_body(plan, x, members, t0, b0, state):
         y = np.where(fine_bad[None], np.float32(np.nan), y)
     if plan.model_units and plan.src_units:
         y = _units.convert(y, plan.model_units, plan.src_units).astype(np.float32, copy=False)
-    return y, state
+    return y
 
 
 def _segments(n: int, steps: np.ndarray | None) -> list[tuple[int, int]]:
@@ -395,19 +417,11 @@ def _downscale_array(da, factor=None, members=10, *, model=None, seed=None, time
     ``channel_dim`` (set by :mod:`xstochsr.joint` only) is the dimension holding a
     several-variable model's inputs in its channel order, the last of the batched dims.
     """
-    _check.check_dataarray(da, "downscale")
-    da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone below
-    req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device,
-                    memory_limit=memory_limit, tile=tile)
-    nch = _joint_channels(req.model, da, channel_dim)
-    plan, layout = _plan(req, conserve, regrid_input, group=nch)
-    plan = _static.attach(plan, layout, static)  # the model bound to its static fields
-    plan, used = _precision.attach(plan, precision)
-    if nch > 1:  # rows of one variable each <-> the network's channels
-        from .joint import Interleaved
-
-        plan = replace(plan, model=Interleaved(plan.model, nch,
-                                               len(req.model.card.channels or []) or 1))
+    prep = prepare_array(da, factor, members, model=model, seed=seed, time_chunk=time_chunk,
+                         batch_size=batch_size, device=device, regrid_input=regrid_input,
+                         conserve=conserve, memory_limit=memory_limit, tile=tile,
+                         static=static, precision=precision, channel_dim=channel_dim)
+    req, plan, layout, used, accumulated = prep
     out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
                    req.model, req.seed, req.picked, plan.conserve)
@@ -419,6 +433,49 @@ def _downscale_array(da, factor=None, members=10, *, model=None, seed=None, time
 
         result = regrid(result, target_grid, method=regrid_method)
     return result
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One checked and planned ``downscale`` call of a DataArray, before any work.
+
+    What :func:`prepare_array` returns: the request, the chunk workers' plan, the layout
+    of the data, the precision used and the accumulation undone on output.
+    """
+
+    req: _Request
+    plan: _Plan
+    layout: _Layout
+    precision: str
+    accumulated: Any
+
+    def __iter__(self):
+        return iter((self.req, self.plan, self.layout, self.precision, self.accumulated))
+
+
+def prepare_array(da, factor=None, members=10, *, model=None, seed=None, time_chunk=None,
+                  batch_size=None, device="cpu", regrid_input=False, conserve=None,
+                  memory_limit=None, tile=None, static=None, precision="auto",
+                  channel_dim=None) -> Prepared:
+    """Check, plan and bind everything of :func:`downscale` on a DataArray; run nothing.
+
+    Arguments as :func:`downscale`'s. :mod:`xstochsr.tile_stream` runs the plan tile by
+    tile instead of chunk by chunk.
+    """
+    _check.check_dataarray(da, "downscale")
+    da, accumulated = _accumulation.to_rate(da)  # ERA5 tp (m, time: sum) -> m h-1; undone later
+    req = _validate(da, factor, members, model, seed, time_chunk, batch_size, device,
+                    memory_limit=memory_limit, tile=tile)
+    nch = _joint_channels(req.model, da, channel_dim)
+    plan, layout = _plan(req, conserve, regrid_input, group=nch)
+    plan = _static.attach(plan, layout, static)  # the model bound to its static fields
+    plan, used = _precision.attach(plan, precision)
+    if nch > 1:  # rows of one variable each <-> the network's channels
+        from .joint import Interleaved
+
+        plan = replace(plan, model=Interleaved(plan.model, nch,
+                                               len(req.model.card.channels or []) or 1))
+    return Prepared(req, plan, layout, used, accumulated)
 
 
 def _joint_channels(model: Downscaler, da: xr.DataArray, channel_dim: str | None) -> int:

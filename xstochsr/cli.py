@@ -42,8 +42,9 @@ def _add_downscale(sub) -> None:
                        "attributes plus history, zlib-compressed) to another netCDF file.")
     p.add_argument("input", help="netCDF file holding the coarse field")
     p.add_argument("output", help="netCDF file to write the ensemble to; a path ending in "
-                   ".zarr is a zarr store written one time chunk at a time, resumable "
-                   "(rerun the same command after an interruption)")
+                   ".zarr is a zarr store written one time chunk at a time (one tile of "
+                   "one frame at a time when the domain runs in tiles), resumable (rerun "
+                   "the same command after an interruption)")
     p.add_argument("--var", default=None, help="variable (default: the only data variable)")
     p.add_argument("--factor", type=int, default=None,
                    help="refinement factor (default: the model's, else 8)")

@@ -215,6 +215,7 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
     t = find_axes(da).t
     if t is not None and da.chunks is None:
         da = da.chunk({t: kwargs.get("time_chunk") or DEFAULT_TIME_CHUNK})
+    prep = _tiled(da, kwargs, path, record)
     with resume.active(checkpoint):
         ens = downscale(da, progress=False, **kwargs)
     if ens.chunks is None:
@@ -222,6 +223,10 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
     ds = to_cf_dataset(ens, attrs=attrs)
     name = next(iter(ds.data_vars))
     tdim = t if t is not None and t in ds[name].dims else None
+    show = _in_notebook_or_tty() if progress is None else progress
+    if prep is not None:
+        _write_tiled(prep, ds, name, tdim, path, states, record, settings, done, show)
+        return path
     regions = _regions(ds, name, tdim)
     if record is None:
         ds[name].encoding["chunks"] = tuple(
@@ -234,7 +239,6 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
                           if tdim is None or tdim in ds[v].dims or v == name]).to_zarr(
                 str(path), mode="r+", consolidated=True)
     todo = [r for r in regions if r not in done]
-    show = _in_notebook_or_tty() if progress is None else progress
     with tqdm(total=len(regions), initial=len(regions) - len(todo), desc="zarr regions",
               unit="region", disable=not show, leave=False) as bar:
         for t0, t1 in todo:
@@ -254,3 +258,70 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
     if states.is_dir():
         shutil.rmtree(states)
     return path
+
+
+#: ``downscale`` arguments that :func:`xstochsr.api.prepare_array` takes.
+_PREPARE = ("factor", "members", "model", "seed", "time_chunk", "batch_size", "device",
+            "regrid_input", "conserve", "memory_limit", "tile", "static", "precision")
+
+
+def _tiled(da: xr.DataArray, kwargs: dict[str, Any], path: Path, record: dict | None):
+    """The prepared call when it runs in tiles (written tile by tile), else None.
+
+    A store being resumed keeps the layout it was started with, whatever memory this
+    machine has: tiles of the recorded side, or region by region.
+    """
+    from . import tile_stream
+    from .api import prepare_array
+
+    kw = {k: v for k, v in kwargs.items() if k in _PREPARE}
+    if record is not None:
+        with _quiet():
+            recorded = _zarr().open_group(str(path), mode="r").attrs.get(
+                tile_stream.TILES_ATTR)
+        if recorded is None:
+            return None
+        kw["tile"] = json.loads(recorded)["tile"]
+    prep = prepare_array(da, **kw)
+    if prep.plan.tiles is None:
+        return None
+    tile_stream.check_supported(prep, kwargs.get("target_grid"))
+    return prep
+
+
+def _write_tiled(prep, ds: xr.Dataset, name: str, tdim: str | None, path: Path,
+                 states: Path, record: dict | None, settings: dict, done: set,
+                 show: bool) -> None:
+    """Create (or resume) a store chunked by tile and fill it with :mod:`.tile_stream`."""
+    from . import tile_stream
+    from .api import REALIZATION
+
+    tiles = tile_stream.layout_for(prep)  # a resumed store's tile is prep's tile=
+    layout, f = prep.layout, prep.plan.factor
+    axes = layout.axes
+    side = tiles.tile * f
+    chunks = {d: (side if d in (axes.y, axes.x) else 1) for d in ds[name].dims}
+    if record is None:
+        ds[name] = ds[name].chunk(chunks)
+        ds[name].encoding["chunks"] = tuple(chunks[d] for d in ds[name].dims)
+        ds.attrs.update({STATUS_ATTR: "incomplete", DONE_ATTR: [],
+                         SETTINGS_ATTR: json.dumps(settings, sort_keys=True),
+                         tile_stream.TILES_ATTR: tile_stream.describe(tiles)})
+        with _quiet():  # metadata of everything, values of all but the ensemble
+            ds.to_zarr(str(path), mode="w", compute=False, consolidated=True)
+            ds.drop_vars([name]).to_zarr(str(path), mode="r+", consolidated=True)
+    acc = prep.accumulated
+    writer = tile_stream.TileWriter(
+        plan=prep.plan, out=str(path / name), states=str(states), dims=tuple(ds[name].dims),
+        realization=REALIZATION, other=tuple(layout.other),
+        other_sizes=tuple(int(layout.da.sizes[d]) for d in layout.other), t=tdim,
+        y=axes.y, x=axes.x, hours=None if acc is None else float(acc.hours))
+
+    def mark(t: int) -> None:
+        done.add((t, t + 1))
+        _mark(path, **{DONE_ATTR: sorted([list(r) for r in done])})
+
+    tile_stream.write(prep, writer, tiles, done=done, mark=mark, progress=show)
+    _mark(path, **{STATUS_ATTR: "complete"})
+    if states.is_dir():
+        shutil.rmtree(states)
