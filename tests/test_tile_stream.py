@@ -196,3 +196,21 @@ def test_a_store_keeps_its_layout_when_resumed_with_another_memory(tmp_path, fie
     got = xr.open_zarr(path)
     assert json.loads(got.attrs[tile_stream.TILES_ATTR]) == tiles
     assert _rel(got["precip"].fillna(0), ref.fillna(0)) < 1e-5
+
+
+def test_gaps_in_time_and_a_single_frame(tmp_path, field):
+    """A gap re-initialises the state at the segment's first frame, as in memory; a field
+    without time is one region."""
+    m = _model()
+    gap = field.assign_coords(time=field.time.values + np.array(
+        [0, 5, 60, 65], dtype="timedelta64[m]"))  # frames 2-3 after an hour's gap
+    ref = _reference(gap, m)
+    path = streaming.downscale_to_zarr(gap, tmp_path / "gap.zarr", model=m, tile=12, **KW)
+    assert _rel(xr.open_zarr(path)["precip"].fillna(0), ref.fillna(0)) < 1e-5
+    flat = field.isel(time=0, drop=True)
+    ref = _reference(flat, m)
+    path = streaming.downscale_to_zarr(flat, tmp_path / "flat.zarr", model=m, tile=12, **KW)
+    got = xr.open_zarr(path)
+    assert got["precip"].dims == ("realization", "y", "x")
+    assert _rel(got["precip"].fillna(0), ref.fillna(0)) < 1e-5
+    assert got.attrs[streaming.DONE_ATTR] == [[0, 1]]
