@@ -146,11 +146,13 @@ def test_tiled_equals_untiled(field, constraint):
 
 
 def test_tiled_is_not_a_no_op(field):
-    """The layout really cuts: several windows, halo and ramp as planned."""
+    """The layout really cuts: several windows, halo as planned, cores aligned to the tile
+    (the chunks of a store), nothing blended."""
     m = _model()
     tp, _ = tiling.plan(m, (NY, NX), batch=4, memory_limit=1 << 40, tile=12)
     wins = tp.windows()
-    assert len(wins) == 3 * 3 and tp.halo == 10 and tp.ramp == 1
+    assert len(wins) == 3 * 3 and tp.halo == 10 and tp.ramp == 0 and tp.aligned
+    assert sorted({w.core[:2] for w in wins}) == [(0, 12), (12, 24), (24, 32)]
     cores = np.zeros((NY, NX), int)
     for w in wins:
         cores[w.core[0] : w.core[1], w.core[2] : w.core[3]] += 1
@@ -188,11 +190,30 @@ def test_memory_limit_tiles_and_matches(field):
     assert tp is not None and batch == 1 and len(tp.windows()) == 4
     ext = tiling._largest_extent(tp)
     assert tiling.working_set(m.generator.config, *ext) <= limit
-    bigger = tiling.TilePlan((NY, NX), tp.tile + 1, tp.halo)
-    assert tiling.working_set(m.generator.config, *tiling._largest_extent(bigger)) > limit
+    assert whole > limit and tp.tile == 16  # fewest tiles (one is too big), equal sides
     ref = _down(field, m)
     assert _rel(_down(field, m, memory_limit=limit), ref) < 1e-5
     assert _rel(_down(field, m, memory_limit=f"{limit / 1e6:.6f}MB"), ref) < 1e-5
+
+
+@pytest.mark.parametrize("constraint", [None, "multiplicative"])
+def test_lazy_tiles_are_tasks_chunked_by_tile_and_frame(tmp_path, field, constraint):
+    """Dask input: one task per (member block, tile, frame), the output chunked by tile
+    core and frame, the same bits as in memory; ens.to_zarr streams it chunk by chunk."""
+    m = _model(constraint)
+    eager = _down(field, m, tile=12, members=3, batch_size=2)
+    lazy = _down(field.chunk(time=2), m, tile=12, members=3, batch_size=2)
+    assert lazy.chunksizes["y"] == (24, 24, 16) and lazy.chunksizes["x"] == (24, 24, 8)
+    assert lazy.chunksizes["time"] == (1,) * NT
+    assert lazy.chunksizes["realization"] == (2, 1)
+    graph = dict(lazy.data.__dask_graph__())
+    assert sum(str(k[0] if isinstance(k, tuple) else k).startswith("_tile_task")
+               for k in graph) == 2 * 9 * NT  # member blocks x tiles x frames
+    np.testing.assert_array_equal(lazy.values, eager.values)
+    lazy.to_dataset().to_zarr(tmp_path / "lazy.zarr", consolidated=False)
+    np.testing.assert_array_equal(xr.open_zarr(tmp_path / "lazy.zarr", consolidated=False)[
+                                      "precip"].values,
+                                  eager.values)
 
 
 def test_lazy_input_tiles_too(field):
@@ -249,8 +270,9 @@ def test_tile_larger_than_domain(field):
 
 def test_halo_larger_than_domain():
     small = projected_field(np.random.default_rng(0), nt=2, ny=20, nx=20)
-    with pytest.raises(TilingError, match="halo of 10 coarse cells.*whole domain"):
-        _down(small, _model(), tile=16)
+    with pytest.raises(TilingError, match="halo of 10 coarse cells.*whole domain.*at most 9"):
+        _down(small, _model(), tile=10)
+    assert _rel(_down(small, _model(), tile=9), _down(small, _model())) < 1e-5
 
 
 def test_memory_budget_too_small(field):

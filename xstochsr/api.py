@@ -20,7 +20,6 @@ import datetime as _dt
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -185,10 +184,11 @@ def _run_chunk(plan: _Plan, x: np.ndarray, members: list[int], t0: int, b0: int,
 
 def _run_chunk_body(plan, x, members, t0, b0, state):
     filled, invalid = prepare_input(plan, x)
-    run = plan.model.run if plan.tiles is None else partial(_tiling.run_tiled, plan.model,
-                                                                tiles=plan.tiles)
-    y, state = run(filled, factor=plan.factor, members=members, seed=plan.seed, t0=t0,
-                   batch_offset=b0, state=state, device=plan.device)
+    if plan.tiles is not None:
+        return _tiling.run_steps(plan, filled, invalid, members=members, t0=t0, b0=b0,
+                                 state=state)
+    y, state = plan.model.run(filled, factor=plan.factor, members=members, seed=plan.seed,
+                              t0=t0, batch_offset=b0, state=state, device=plan.device)
     return finish_output(plan, y, filled, invalid), state
 
 
@@ -702,6 +702,9 @@ def _lazy(plan, data, jobs, segments, tchunk, shape):
     """Build the ensemble as a dask array: one delayed task per chunk, state chained."""
     import uuid
 
+    if plan.tiles is not None:
+        return _lazy_tiles(plan, data, jobs, segments, shape)
+
     import dask
     import dask.array as dsa
 
@@ -719,6 +722,75 @@ def _lazy(plan, data, jobs, segments, tchunk, shape):
             pieces.append(dsa.from_delayed(y, (len(mids), b1 - b0, t1 - t0, ny * f, nx * f),
                                            dtype=np.float32))
         groups.setdefault(tuple(mids), []).append(dsa.concatenate(pieces, axis=2))
+    return dsa.concatenate([dsa.concatenate(v, axis=1) for v in groups.values()], axis=0)
+
+
+def _tile_task(plan, filled, invalid, members, t, b0, core, extent, neighbours):
+    """One (member block, sequence batch, tile, frame) task of :func:`_lazy_tiles`.
+
+    ``filled``/``invalid`` are the whole prepared frame ``(B, 1, H, W)``; ``neighbours``
+    is None on a segment's first frame, else ``[(state core, core window), ...]`` of the
+    previous frame's tiles whose cores meet ``extent`` (they cover it).
+    """
+    ey0, ey1, ex0, ex1 = extent
+    h = None
+    if neighbours is not None:
+        first = neighbours[0][0]
+        h = first.new_empty((*first.shape[:2], ey1 - ey0, ex1 - ex0))
+        for hs, (cy0, cy1, cx0, cx1) in neighbours:
+            y0, y1, x0, x1 = max(cy0, ey0), min(cy1, ey1), max(cx0, ex0), min(cx1, ex1)
+            h[:, :, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0] = hs[
+                :, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        h = h.to(plan.device)
+    y, h = _tiling.step(plan, filled[:, :, ey0:ey1, ex0:ex1], invalid[:, :, ey0:ey1, ex0:ex1],
+                        members=members, t=t, b0=b0, state=h, core=core, extent=extent)
+    return y, h.cpu().contiguous()
+
+
+def _lazy_tiles(plan, data, jobs, segments, shape):
+    """The ensemble of a tiled domain as a dask array chunked by tile core and frame.
+
+    One task per (member block, sequence batch, tile) and frame (:func:`_tile_task`):
+    it takes the previous frame's state cores of the tiles its extent reaches, so time
+    runs in order while the tiles of a frame, and the chains of different member
+    blocks, run in parallel; nothing of the whole domain is one task's. A per-frame
+    task prepares the coarse frame (units, NaN fill) for its tiles.
+    """
+    import uuid
+
+    import dask
+    import dask.array as dsa
+
+    f = plan.factor
+    nt = data.shape[1]
+    wins = plan.tiles.windows()
+    ncols = len({w.core[2:] for w in wins})
+    reach = [[j for j, v in enumerate(wins)
+              if v.core[0] < w.extent[1] and w.extent[0] < v.core[1]
+              and v.core[2] < w.extent[3] and w.extent[2] < v.core[3]] for w in wins]
+    start = {t: s0 for s0, s1 in segments for t in range(s0, s1)}
+    prepare = dask.delayed(prepare_input, nout=2, pure=False)
+    task = dask.delayed(_tile_task, nout=2, pure=False)
+    plan_key = dask.delayed(plan, name=f"xstochsr-plan-{uuid.uuid4().hex}")
+    groups: dict[tuple, list] = {}
+    for mids, b0, b1 in jobs:
+        frames, states = [], None
+        for t in range(nt):
+            filled, invalid = prepare(plan_key, data[b0:b1, t : t + 1])
+            fresh = start[t] == t
+            new, cores = [], []
+            for k, w in enumerate(wins):
+                nbrs = None if fresh else [(states[j], wins[j].core) for j in reach[k]]
+                y, h = task(plan_key, filled, invalid, mids, t, b0, w.core, w.extent, nbrs)
+                new.append(h)
+                cy0, cy1, cx0, cx1 = w.core
+                cores.append(dsa.from_delayed(
+                    y, (len(mids), b1 - b0, 1, (cy1 - cy0) * f, (cx1 - cx0) * f),
+                    dtype=np.float32))
+            states = new
+            frames.append(dsa.block([cores[i : i + ncols]
+                                     for i in range(0, len(cores), ncols)]))
+        groups.setdefault(tuple(mids), []).append(dsa.concatenate(frames, axis=2))
     return dsa.concatenate([dsa.concatenate(v, axis=1) for v in groups.values()], axis=0)
 
 

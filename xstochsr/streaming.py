@@ -296,7 +296,7 @@ def _write_tiled(prep, ds: xr.Dataset, name: str, tdim: str | None, path: Path,
     from . import tile_stream
     from .api import REALIZATION
 
-    tiles = tile_stream.layout_for(prep)  # a resumed store's tile is prep's tile=
+    tiles = prep.plan.tiles  # aligned cores; a resumed store's tile is prep's tile=
     layout, f = prep.layout, prep.plan.factor
     axes = layout.axes
     side = tiles.tile * f

@@ -19,9 +19,8 @@ per task, for :func:`xstochsr.streaming.downscale_to_zarr` when the call needs t
   sequence batch, tile), are independent and run on the active dask scheduler: threads
   in this process, or the workers of a ``distributed.Client`` (the store must then be on
   storage they all reach). A single member of a single huge domain keeps every worker busy;
-- **no blending**: cores are written as computed (the ``ramp`` is 0). A core is the
-  untiled output to rounding and, for a constraint-layer model, its block means are
-  exact on their own; ``conserve=`` and the NaN mask are applied on the tile's extent.
+- **same bits**: each task is :func:`xstochsr.tiling.step`, as in memory and in the lazy
+  output's graph, so the store holds what ``downscale`` returns for the same tiles.
 
 Resume: each finished frame is recorded in the store (``xstochsr_done_regions``, one
 ``[t, t + 1]`` per frame) after all its tasks; a rerun starts at the first unfinished
@@ -42,40 +41,10 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["TILES_ATTR", "TileWriter", "check_supported", "describe", "layout_for", "run_tile",
-           "write"]
+__all__ = ["TILES_ATTR", "TileWriter", "check_supported", "describe", "run_tile", "write"]
 
 #: Store attribute recording the tile layout: ``{"tile": coarse cells, "halo": cells}``.
 TILES_ATTR = "xstochsr_tiles"
-
-
-def layout_for(prep, tile: int | None = None):
-    """The aligned tile layout of a prepared call (:func:`xstochsr.api.prepare_array`).
-
-    Parameters
-    ----------
-    prep : xstochsr.api.Prepared
-        A call whose plan has tiles.
-    tile : int, optional
-        Core side to use (a resumed store's). Default: the call's ``tile=``, else the
-        largest core of the plan's near-equal layout, which fits its memory budget.
-
-    Returns
-    -------
-    TilePlan
-        Cores at multiples of ``tile`` (aligned to the store's chunks), halo of the
-        generator's receptive field, no blending ramp.
-    """
-    from .tiling import TilePlan, _check_halo
-
-    tp = prep.plan.tiles
-    if tile is None:  # the user's tile=, else the plan's largest core (what it budgeted)
-        tile = prep.req.tile or max(max(w.core[1] - w.core[0], w.core[3] - w.core[2])
-                                    for w in tp.windows())
-    side = int(tile)
-    out = TilePlan(tp.shape, side, tp.halo, 0, aligned=True)
-    _check_halo(out)
-    return out
 
 
 def check_supported(prep, target_grid: Any = None) -> None:
@@ -174,8 +143,7 @@ def run_tile(w: TileWriter, job: int, members: list[int], m0: int, b0: int, t: i
     """
     import torch
 
-    from . import parallel as _parallel
-    from .api import finish_output
+    from .tiling import step
 
     plan, f = w.plan, int(w.plan.factor)
     (ey0, ey1, ex0, ex1), (cy0, cy1, cx0, cx1) = extent, core
@@ -184,13 +152,10 @@ def run_tile(w: TileWriter, job: int, members: list[int], m0: int, b0: int, t: i
     if not fresh:
         h = torch.from_numpy(np.ascontiguousarray(
             states[(t - 1) % 2, :, :, ey0:ey1, ex0:ex1])).to(plan.device)
-    with _parallel.torch_threads(plan.threads):
-        y, h = plan.model.run(x, factor=f, members=members, seed=plan.seed, t0=t,
-                              batch_offset=b0, state=h, device=plan.device, origin=(ey0, ex0))
-    y = finish_output(plan, y, x, invalid)  # (M, B, 1, eH*f, eW*f), on the extent
-    states[t % 2, :, :, cy0:cy1, cx0:cx1] = (
-        h[:, :, cy0 - ey0 : cy1 - ey0, cx0 - ex0 : cx1 - ex0].float().cpu().numpy())
-    part = y[:, :, 0, (cy0 - ey0) * f : (cy1 - ey0) * f, (cx0 - ex0) * f : (cx1 - ex0) * f]
+    y, h = step(plan, x, invalid, members=members, t=t, b0=b0, state=h, core=core,
+                extent=extent)
+    states[t % 2, :, :, cy0:cy1, cx0:cx1] = h.float().cpu().numpy()
+    part = y[:, :, 0]
     if w.hours is not None:
         part = part * np.float32(w.hours)
     out = _open(w.out)
@@ -232,7 +197,7 @@ def write(prep, w: TileWriter, tiles, *, done: set[tuple[int, int]],
     prep : xstochsr.api.Prepared
     w : TileWriter
     tiles : TilePlan
-        From :func:`layout_for`.
+        The call's layout (``prep.plan.tiles``: aligned cores, the store's chunks).
     done : set of (t, t + 1)
         Frames already written and recorded.
     mark : callable

@@ -2,37 +2,36 @@
 
 :func:`plan` decides whether a generator needs tiles for a domain (its working set per
 model call, :func:`working_set`, against ``memory_limit``) and lays them out
-(:class:`TilePlan`); :func:`run_tiled` runs one time chunk tile by tile and blends.
+(:class:`TilePlan`); :func:`step` runs one frame of one tile; :func:`run_tiled` runs a
+time chunk tile by tile in memory. ``downscale`` on dask input builds one task per
+(member block, sequence batch, tile) and frame from :func:`step`
+(:func:`xstochsr.api._lazy_tiles`), and a zarr store is written the same way
+(:mod:`xstochsr.tile_stream`), so all three give the same bits.
 
-Layout. The domain is cut into near-equal *cores* of at most ``tile`` coarse cells per
-side. Each tile computes its core grown by ``halo + ramp`` cells on every side that
-borders another tile (not at the domain's edge, where the untiled run sees the same
-reflection padding). ``halo`` is the generator's spatial receptive field per frame
+Layout. The domain is cut into *cores* of ``tile`` coarse cells per side, starting at
+multiples of ``tile`` (the last may be smaller), so that they fall on whole chunks of an
+array chunked by ``tile``. Each tile computes its core grown by ``halo`` cells on every
+side that borders another tile (not at the domain's edge, where the untiled run sees the
+same reflection padding). ``halo`` is the generator's spatial receptive field per frame
 (:func:`receptive_field`, from the config, constraint layer included: the smooth and
 spreading layers iterate over neighbours and reach 13-19 cells further than the network),
-so a tile's output is the untiled output, to float rounding, everywhere at least
-``halo`` cells from its cut edges. Neighbouring
-tiles overlap by ``2 * ramp`` coarse cells around each core border; there they are
-blended with raised-cosine weights that sum to one.
+so a tile's output on its core is the untiled output to float rounding, and a tile keeps
+only its core: there is nothing to blend, and for a constraint-layer model each core's
+block means are exact by themselves. (:class:`TilePlan` can also blend overlaps with a
+raised-cosine ``ramp``, for layouts whose halo is too short; ``plan`` does not use it.)
 
-Time. Tiles are looped *inside* the frame loop, and the GRU state is one coarse array
-for the whole domain ``(M*B, width, H, W)``: each tile reads the state of the previous
-frame on its extent and writes the new state of its core. So the state a tile sees is
-the untiled one, halo included, at every frame, and a tiled run equals the untiled run
-however long the sequence (carrying a separate state per tile instead would let the
-error at a tile's cut edge creep inwards by the GRU's reach, two cells, every frame).
-The price is the global state, ``width / factor**2`` times one fine output frame per
-member (3/4 of a frame for ``rain-x8``), small beside the network's working set on the
-whole domain, which is what tiling bounds (about 120 fine-resolution channels for
-``rain-x8``).
+Time. Every tile of a frame reads the GRU state of the previous frame on its extent and
+writes the new state of its core. So the state a tile sees is the untiled one, halo
+included, at every frame, and a tiled run equals the untiled run however long the
+sequence (carrying a separate state per tile instead would let the error at a tile's cut
+edge creep inwards by the GRU's reach, two cells, every frame). In memory
+(:func:`run_tiled`) the state is one array of the whole domain; in a dask graph each
+tile's task takes its neighbours' state cores; in a zarr store it lives on disk.
 
 Noise is keyed by global coarse cell (:func:`xstochsr.models.noise.cell_noise`), so a
-member is the same field whatever the tiling. Conservation: blending mixes two fields
-whose block means both equal the coarse value, but the weights vary inside a block, so
-for a generator with a constraint layer the block means are restored exactly after
-blending (:func:`xstochsr.api.conserve_means`, the layer's mode); ``conserve=`` is
-applied after blending by ``downscale`` itself. Baselines are not tiled: they are cheap
-and RainFARM's spectral fit is global.
+member is the same field whatever the tiling. ``conserve=``, the NaN mask and units are
+applied per tile on its extent (:func:`xstochsr.api.finish_output`), before its core is
+kept. Baselines are not tiled: they are cheap and RainFARM's spectral fit is global.
 """
 
 from __future__ import annotations
@@ -46,9 +45,10 @@ import numpy as np
 from .errors import TilingError
 
 __all__ = ["TilePlan", "Window", "constraint_reach", "receptive_field", "working_set", "plan",
-           "run_tiled", "tile_borders"]
+           "run_steps", "run_tiled", "step", "tile_borders"]
 
-#: Coarse cells of raised-cosine blending on each side of a core border.
+#: Coarse cells of raised-cosine blending on each side of a core border, for a
+#: :class:`TilePlan` made by hand (:func:`plan` uses 0: its halos make blending needless).
 RAMP = 1
 #: Smallest core (coarse cells per side) :func:`plan` will choose from a memory budget.
 MIN_TILE = 4
@@ -223,8 +223,10 @@ def plan(model, shape: tuple[int, int], *, batch: int, memory_limit: int,
     Returns
     -------
     (TilePlan or None, int)
-        The layout (None: the whole domain in one piece) and the batch, lowered so that a
-        call fits ``memory_limit`` where one sequence x member does.
+        The layout (None: the whole domain in one piece): aligned cores, no ramp; from a
+        memory budget, the fewest tiles whose largest fits, as equal as alignment allows.
+        And the batch, lowered so that a call fits ``memory_limit`` where one sequence x
+        member does.
 
     Raises
     ------
@@ -244,7 +246,7 @@ def plan(model, shape: tuple[int, int], *, batch: int, memory_limit: int,
                 f"nothing to tile. Pass tile < {max(ny, nx)}, or tile=None to tile only "
                 "when memory_limit asks for it."
             )
-        tp = TilePlan(shape, tile, halo, min(RAMP, tile // 2))
+        tp = TilePlan(shape, tile, halo, 0, aligned=True)
         _check_halo(tp)
         per_call = working_set(cfg, *_largest_extent(tp))
         return tp, max(1, min(batch, memory_limit // per_call))
@@ -256,13 +258,14 @@ def plan(model, shape: tuple[int, int], *, batch: int, memory_limit: int,
     lo, hi = 1, max(ny, nx) - 1
     while lo <= hi:  # largest core whose biggest tile fits
         mid = (lo + hi) // 2
-        tp = TilePlan(shape, mid, halo, min(RAMP, mid // 2))
-        if working_set(cfg, *_largest_extent(tp)) <= memory_limit:
-            best, lo = tp, mid + 1
+        if working_set(cfg, *_largest_extent(TilePlan(shape, mid, halo, 0, aligned=True))) \
+                <= memory_limit:
+            best, lo = mid, mid + 1
         else:
             hi = mid - 1
-    if best is None or best.tile < min(MIN_TILE, ny, nx):
-        need = working_set(cfg, *_largest_extent(TilePlan(shape, MIN_TILE, halo)))
+    if best is None or best < min(MIN_TILE, ny, nx):
+        need = working_set(cfg, *_largest_extent(TilePlan(shape, MIN_TILE, halo, 0,
+                                                          aligned=True)))
         raise TilingError(
             f"memory_limit={memory_limit / 2**20:.3g} MiB is too small for one tile: a "
             f"{MIN_TILE}-cell tile with its {halo}-cell halo needs about "
@@ -270,8 +273,11 @@ def plan(model, shape: tuple[int, int], *, batch: int, memory_limit: int,
             f"{model.name!r}. Raise memory_limit to at least "
             f"'{math.ceil(need / 2**20)}MiB'."
         )
-    _check_halo(best)
-    return best, batch
+    # as many tiles per side as the largest fitting core needs, as equal as they can be
+    side = max(-(-n // -(-n // best)) for n in (ny, nx))
+    tp = TilePlan(shape, side, halo, 0, aligned=True)
+    _check_halo(tp)
+    return tp, batch
 
 
 def _largest_extent(tp: TilePlan) -> tuple[int, int]:
@@ -289,15 +295,105 @@ def _check_halo(tp: TilePlan) -> None:
             f"With a halo of {tp.halo} coarse cells (the generator's receptive field) and "
             f"tile={tp.tile}, every tile of the {ny} x {nx} domain is the whole domain. "
             + (f"Pass a tile of at most {most} cells, or tile=None: a domain this small "
-               "needs no tiles." if (most := max(ny, nx) - 2 * (tp.halo + tp.ramp) - 1) >= 1
+               "needs no tiles." if (most := max(ny, nx) - (tp.halo if tp.aligned else
+                                                             2 * (tp.halo + tp.ramp)) - 1) >= 1
                else "Pass tile=None: a domain this small needs no tiles (it fits in one).")
         )
+
+
+def step(plan, x: np.ndarray, invalid: np.ndarray, *, members, t: int, b0: int, state: Any,
+         core: tuple[int, int, int, int], extent: tuple[int, int, int, int]):
+    """One frame of one tile: the model on the extent, finished, its core kept.
+
+    The unit every tiled path is made of (in memory, in a dask graph, into zarr), so they
+    agree bit for bit.
+
+    Parameters
+    ----------
+    plan : xstochsr.api._Plan
+        The call's plan (model, factor, seed, units, conservation, device, threads).
+    x : ndarray (B, 1, eH, eW), float32
+        The frame on ``extent``: model units, NaN filled (:func:`xstochsr.api.prepare_input`).
+    invalid : ndarray of bool (B, 1, eH, eW)
+        Where the input was NaN.
+    members : list of int
+    t : int
+        Global frame (keys the noise).
+    b0 : int
+        First sequence of the batch (keys the noise).
+    state : Tensor (M*B, C, eH, eW) or None
+        The previous frame's GRU state on ``extent``; None on a segment's first frame.
+    core, extent : (y0, y1, x0, x1)
+        Global coarse cells of the core and of what is computed.
+
+    Returns
+    -------
+    y : ndarray (M, B, 1, cH*f, cW*f), float32
+        The core in user units: checked, conserved, masked (:func:`xstochsr.api.finish_output`).
+    state : Tensor (M*B, C, cH, cW)
+        The new GRU state of the core.
+    """
+    from . import parallel as _parallel
+    from .api import finish_output
+
+    f = int(plan.factor)
+    (ey0, _, ex0, _), (cy0, cy1, cx0, cx1) = extent, core
+    with _parallel.torch_threads(plan.threads):
+        y, h = plan.model.run(x, factor=f, members=members, seed=plan.seed, t0=t,
+                              batch_offset=b0, state=state, device=plan.device,
+                              origin=(ey0, ex0))
+    y = finish_output(plan, y, x, invalid)
+    ry, rx = slice((cy0 - ey0) * f, (cy1 - ey0) * f), slice((cx0 - ex0) * f, (cx1 - ex0) * f)
+    return (np.ascontiguousarray(y[:, :, :, ry, rx]),
+            h[:, :, cy0 - ey0 : cy1 - ey0, cx0 - ex0 : cx1 - ex0])
+
+
+def run_steps(plan, x: np.ndarray, invalid: np.ndarray, *, members, t0: int, b0: int,
+              state: Any) -> tuple[np.ndarray, Any]:
+    """A time chunk in memory, frame by frame and tile by tile (:func:`step`).
+
+    Parameters
+    ----------
+    plan : xstochsr.api._Plan
+        With ``plan.tiles``.
+    x, invalid : ndarray (B, T, H, W)
+        The whole domain (:func:`xstochsr.api.prepare_input`).
+    members, t0, b0
+        As :func:`step` (``t0``: the chunk's first frame).
+    state : Tensor (M*B, C, H, W) or None
+        The whole domain's GRU state after the previous chunk.
+
+    Returns
+    -------
+    y : ndarray (M, B, T, H*f, W*f), float32, user units
+    state : Tensor (M*B, C, H, W)
+    """
+    nb, nt, ny, nx = x.shape
+    f = int(plan.factor)
+    out = np.empty((len(members), nb, nt, ny * f, nx * f), dtype=np.float32)
+    for i in range(nt):
+        new = None
+        for w in plan.tiles.windows():
+            (ey0, ey1, ex0, ex1), (cy0, cy1, cx0, cx1) = w.extent, w.core
+            h = None if state is None else state[:, :, ey0:ey1, ex0:ex1].contiguous()
+            y, h = step(plan, x[:, i : i + 1, ey0:ey1, ex0:ex1],
+                        invalid[:, i : i + 1, ey0:ey1, ex0:ex1], members=members, t=t0 + i,
+                        b0=b0, state=h, core=w.core, extent=w.extent)
+            if new is None:
+                new = h.new_empty((*h.shape[:2], ny, nx))
+            new[:, :, cy0:cy1, cx0:cx1] = h
+            out[:, :, i, cy0 * f : cy1 * f, cx0 * f : cx1 * f] = y[:, :, 0]
+        state = new
+    return out, state
 
 
 def run_tiled(model, x: np.ndarray, tiles: TilePlan, *, factor: int, members, seed: int,
               t0: int = 0, batch_offset: int = 0, state: Any = None,
               device: str = "cpu") -> tuple[np.ndarray, Any]:
-    """Run a generator tile by tile on one time chunk; same contract as ``model.run``.
+    """Run a generator tile by tile on one time chunk, blending; same contract as ``model.run``.
+
+    For layouts with a blending ``ramp`` (or a halo too short, to show what it costs);
+    ``downscale`` runs :func:`plan`'s layouts through :func:`run_steps` instead.
 
     Parameters
     ----------
@@ -348,7 +444,7 @@ def run_tiled(model, x: np.ndarray, tiles: TilePlan, *, factor: int, members, se
     out /= sy[:, None]
     out /= sx[None, :]
     kind = model.generator.config.constraint
-    if kind:
+    if kind and tiles.ramp:  # blended cells mix tiles; cores alone keep their block means
         from .api import conserve_means
 
         out = conserve_means(out, x, f, kind)
