@@ -213,6 +213,11 @@ class GANModel(Downscaler):
     """
 
     stateful = True
+    #: Run the network in the channels_last layout (oneDNN's and cuDNN's fast path for
+    #: convolutions; ``benchmarks/inference_layout.py``); False: contiguous. The values
+    #: differ at float rounding only. The weights are converted in place; saving writes
+    #: them contiguous.
+    channels_last = True
 
     def __init__(self, generator: Generator, card: ModelCard):
         cfg = generator.config
@@ -302,7 +307,8 @@ class GANModel(Downscaler):
         import torch
 
         self.check_factor(factor)
-        g = self.generator.to(device).eval()
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        g = self.generator.to(device, memory_format=fmt).eval()
         members = [int(m) for m in members]
         x5 = self._channels_in(np.asarray(x, dtype=np.float32))
         nm, (nb, nt, nc, ny, nx) = len(members), x5.shape
