@@ -161,14 +161,17 @@ def test_tiling_memory_on_a_tiny_model(tmp_path, capsys):
     bench = _load("tiling_memory")
     weights, _ = tiny_model(factor=8, name="tiny-gen").save(tmp_path / "tiny")
     assert bench.main(["--sides", "40", "--memory-limit", "20MB", "--model", str(weights),
-                       "--timeout", "300"]) == 0
+                       "--timeout", "300", "--modes", "untiled", "tiled", "zarr",
+                       "--scratch", str(tmp_path)]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()
             if line.strip().startswith("40 ")]
-    assert [r[2] for r in rows] == ["untiled", "tiled"]
-    untiled, tiled = rows
-    assert untiled[3] == "1" and int(tiled[3]) == 4  # 2 x 2 tiles under 20 MB
+    assert [r[2] for r in rows] == ["untiled", "tiled", "zarr"]
+    untiled, tiled, zarr = rows
+    assert untiled[3] == "1" and int(tiled[3]) == int(zarr[3]) == 4  # 2 x 2 tiles, 20 MB
     assert all(float(r[5]) > 0 for r in rows)  # peak RSS in MB
-    assert float(tiled[7]) < 1e-4 and float(tiled[8]) < 1e-4  # |tiled - untiled|, abs, rel
+    for r in (tiled, zarr):
+        assert float(r[7]) < 1e-4 and float(r[8]) < 1e-4  # |tiled - untiled|, abs, rel
+    assert not (tmp_path / "40.zarr").exists()  # the store is removed after its row
 
 
 def test_device_speed_tiny_on_the_cpu(capsys):
