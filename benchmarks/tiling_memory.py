@@ -170,8 +170,9 @@ def main(argv=None) -> int:
 
     print("tiling memory benchmark:", machine_line())
     print(f"model {args.model}, {args.frames} frames, {args.members} member(s), "
-          f"{args.torch_threads} torch thread(s); tiled and zarr runs with memory_limit={args.memory_limit!r}, zarr with "
-          f"{args.dask_threads} task(s) at once; one subprocess per case")
+          f"{args.torch_threads} torch thread(s); tiled and zarr runs with "
+          f"memory_limit={args.memory_limit!r}, zarr with {args.dask_threads} task(s) at "
+          "once; one subprocess per case")
     head = (f"{'side':>6} {'fine':>6} {'mode':>8} {'tiles':>6} {'core':>5} {'peak MB':>8} "
             f"{'wall s':>7} {'max abs diff':>13} {'max rel diff':>13} {'cells >1e-3':>12} "
             f"{'of which dry/wet flips':>23}")

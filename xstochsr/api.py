@@ -209,7 +209,7 @@ def prepare_input(plan: _Plan, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def finish_output(plan: _Plan, y: np.ndarray, filled: np.ndarray,
                   invalid: np.ndarray) -> np.ndarray:
-    """The model's output ``(M, B, T, fH, fW)`` checked, conserved, masked, in user units.
+    """Check, conserve and mask the model's output ``(M, B, T, fH, fW)``; back to user units.
 
     ``filled`` and ``invalid`` are :func:`prepare_input`'s, on the same cells as ``y``.
     Each step reaches one coarse cell at most (the bilinear fill of empty blocks), so a
@@ -748,7 +748,7 @@ def _tile_task(plan, filled, invalid, members, t, b0, core, extent, neighbours):
 
 
 def _lazy_tiles(plan, data, jobs, segments, shape):
-    """The ensemble of a tiled domain as a dask array chunked by tile core and frame.
+    """Build the ensemble of a tiled domain as a dask array chunked by tile core and frame.
 
     One task per (member block, sequence batch, tile) and frame (:func:`_tile_task`):
     it takes the previous frame's state cores of the tiles its extent reaches, so time

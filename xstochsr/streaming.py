@@ -266,7 +266,7 @@ _PREPARE = ("factor", "members", "model", "seed", "time_chunk", "batch_size", "d
 
 
 def _tiled(da: xr.DataArray, kwargs: dict[str, Any], path: Path, record: dict | None):
-    """The prepared call when it runs in tiles (written tile by tile), else None.
+    """Prepare the call; return it when it runs in tiles (written tile by tile), else None.
 
     A store being resumed keeps the layout it was started with, whatever memory this
     machine has: tiles of the recorded side, or region by region.

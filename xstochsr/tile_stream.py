@@ -85,11 +85,11 @@ class TileWriter:
     hours: float | None = None
 
     def state_path(self, job: int) -> str:
-        """The zarr array of member block ``job``'s state: ``(2, rows, C, H, W)``."""
+        """Return the zarr array of member block ``job``'s state: ``(2, rows, C, H, W)``."""
         return str(Path(self.states) / "gru.zarr" / f"job{job}")
 
     def index(self, m0: int, nm: int, b: int, t: int, ys: slice, xs: slice):
-        """The store index of members ``m0:m0+nm`` of sequence ``b``, frame ``t``, a core.
+        """Index the store at members ``m0:m0+nm`` of sequence ``b``, frame ``t``, a core.
 
         Returns
         -------
@@ -251,5 +251,5 @@ def write(prep, w: TileWriter, tiles, *, done: set[tuple[int, int]],
 
 
 def describe(tiles) -> str:
-    """The layout as recorded in the store (:data:`TILES_ATTR`)."""
+    """Describe the layout as recorded in the store (:data:`TILES_ATTR`)."""
     return json.dumps({"tile": int(tiles.tile), "halo": int(tiles.halo)})

@@ -350,7 +350,7 @@ def step(plan, x: np.ndarray, invalid: np.ndarray, *, members, t: int, b0: int, 
 
 def run_steps(plan, x: np.ndarray, invalid: np.ndarray, *, members, t0: int, b0: int,
               state: Any) -> tuple[np.ndarray, Any]:
-    """A time chunk in memory, frame by frame and tile by tile (:func:`step`).
+    """Run a time chunk in memory, frame by frame and tile by tile (:func:`step`).
 
     Parameters
     ----------
