@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     p.add_argument("--arch", nargs="+", default=["rain-x8", "paper"],
                    choices=["rain-x8", "paper", "cpu"])
     p.add_argument("--size", type=int, default=64, help="coarse cells per side")
-    p.add_argument("--frames", type=int, default=4)
+    p.add_argument("--frames", type=int, default=8)
     p.add_argument("--members", type=int, default=2)
     p.add_argument("--factor", type=int, default=8)
     p.add_argument("--reps", type=int, default=3)

@@ -347,13 +347,15 @@ def downscale(
         Bytes one model call may use (``4_000_000_000``, ``"4GB"``, ``"512MiB"``);
         default a quarter of this machine's memory. A generator whose working set on the
         whole domain is larger runs in overlapping spatial tiles (:mod:`xstochsr.tiling`):
-        halos of its receptive field, smooth blending, the GRU state carried for the
-        whole domain, noise keyed by global coarse cell, so the result equals the untiled
-        run to float rounding and block means are conserved exactly. Baselines are not
-        tiled.
+        each computes its core plus a halo of the receptive field and keeps the core,
+        taking its neighbours' GRU state every frame, noise keyed by global coarse cell,
+        so the result equals the untiled run to float rounding and block means are
+        conserved exactly. Dask input then gives one task per (member block, sequence
+        batch, tile) and frame, the output chunked by tile core and frame. Baselines are
+        not tiled.
     tile : int, optional
-        Force tiles of at most this many coarse cells per side (a whole number >= 1,
-        smaller than the domain).
+        Force tile cores of this many coarse cells per side (a whole number >= 1,
+        smaller than the domain; the last core of a row or column may be smaller).
     static : DataArray or Dataset, optional
         Static fine-resolution predictors (surface altitude...) for a model trained with
         them (its card's ``static``): matched by standard_name, regridded onto the exact

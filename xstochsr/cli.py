@@ -68,7 +68,7 @@ def _add_downscale(sub) -> None:
                    help="network arithmetic: auto = bfloat16 only where the hardware has it "
                         "and the model was checked with it (default)")
     p.add_argument("--tile", type=int, default=None, metavar="N",
-                   help="force tiles of at most N coarse cells per side")
+                   help="force tile cores of N coarse cells per side")
     p.add_argument("--target-grid", default=None, metavar="GRID.nc",
                    help="netCDF file whose X/Y grid the ensemble is regridded onto")
     p.add_argument("--regrid-method", default=None,
