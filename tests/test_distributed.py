@@ -68,7 +68,8 @@ def test_configured_threads_travel_to_the_workers(client, field, model, two_thre
 
 
 def test_tiled_member_on_cluster(client):
-    """Tiles run inside a task (their GRU states meet every frame); member 2 alone."""
+    """Tiles are tasks of their own, taking their neighbours' GRU state every frame;
+    member 2 alone, on the cluster as in process."""
     da = projected_field(np.random.default_rng(6), nt=4, ny=32, nx=28)
     tiny = tiny_model(factor=2, width=8, noise_channels=4)
     with dask.config.set({parallel.CONFIG_KEY: 1}):

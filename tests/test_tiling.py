@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -152,6 +154,9 @@ def test_tiled_is_not_a_no_op(field):
     tp, _ = tiling.plan(m, (NY, NX), batch=4, memory_limit=1 << 40, tile=12)
     wins = tp.windows()
     assert len(wins) == 3 * 3 and tp.halo == 10 and tp.ramp == 0 and tp.aligned
+    out = _down(field, m, tile=12)
+    assert json.loads(out.attrs["xstochsr_tiles"]) == {"tile": 12, "halo": 10}
+    assert "xstochsr_tiles" not in _down(field, m).attrs
     assert sorted({w.core[:2] for w in wins}) == [(0, 12), (12, 24), (24, 32)]
     cores = np.zeros((NY, NX), int)
     for w in wins:
@@ -243,15 +248,15 @@ def test_seam_score_one_when_tiled_above_when_naive():
     tile = 16
     borders = tiling.tile_borders((48, 48), tile, 2)
     assert borders == ([32, 64], [32, 64])
-    good, _ = tiling.run_tiled(m, x, tiling.TilePlan((48, 48), tile, 10), factor=2,
-                               members=[0, 1], seed=3)
-    naive, _ = tiling.run_tiled(m, x, tiling.TilePlan((48, 48), tile, 0, 0), factor=2,
-                                members=[0, 1], seed=3)
+    good, _ = tiling.run_tiled(m, x, tiling.TilePlan((48, 48), tile, 10, 0, aligned=True),
+                               factor=2, members=[0, 1], seed=3)  # plan()'s layout
+    naive, _ = tiling.run_tiled(m, x, tiling.TilePlan((48, 48), tile, 0, 0, aligned=True),
+                                factor=2, members=[0, 1], seed=3)
     dims = ("realization", "seq", "time", "y", "x")
     score_good = float(seam_score(xr.DataArray(good, dims=dims), borders=borders, factor=2))
     score_naive = float(seam_score(xr.DataArray(naive, dims=dims), borders=borders, factor=2))
     assert 0.9 < score_good < 1.1  # 1.008 when written
-    assert score_naive > 1.5  # 2.05 when written: no halo, no blending
+    assert score_naive > 1.5  # 2.05 when written: no halo
 
 
 # --- bad input ----------------------------------------------------------------------------

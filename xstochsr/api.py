@@ -429,6 +429,8 @@ def _downscale_array(da, factor=None, members=10, *, model=None, seed=None, time
                    req.model, req.seed, req.picked, plan.conserve)
     if getattr(req.model, "generator", None) is not None:
         result.attrs["xstochsr_precision"] = used
+    if plan.tiles is not None:  # for tiling.tile_borders and seam_score
+        result.attrs["xstochsr_tiles"] = _tiling.describe(plan.tiles)
     result = _accumulation.from_rate(_longitude.rewrap(result, req.wrapped), accumulated)
     if target_grid is not None:
         from .regrid import regrid

@@ -295,6 +295,7 @@ def _write_tiled(prep, ds: xr.Dataset, name: str, tdim: str | None, path: Path,
     """Create (or resume) a store chunked by tile and fill it with :mod:`.tile_stream`."""
     from . import tile_stream
     from .api import REALIZATION
+    from .tiling import describe
 
     tiles = prep.plan.tiles  # aligned cores; a resumed store's tile is prep's tile=
     layout, f = prep.layout, prep.plan.factor
@@ -306,7 +307,7 @@ def _write_tiled(prep, ds: xr.Dataset, name: str, tdim: str | None, path: Path,
         ds[name].encoding["chunks"] = tuple(chunks[d] for d in ds[name].dims)
         ds.attrs.update({STATUS_ATTR: "incomplete", DONE_ATTR: [],
                          SETTINGS_ATTR: json.dumps(settings, sort_keys=True),
-                         tile_stream.TILES_ATTR: tile_stream.describe(tiles)})
+                         tile_stream.TILES_ATTR: describe(tiles)})
         with _quiet():  # metadata of everything, values of all but the ensemble
             ds.to_zarr(str(path), mode="w", compute=False, consolidated=True)
             ds.drop_vars([name]).to_zarr(str(path), mode="r+", consolidated=True)

@@ -31,7 +31,6 @@ reused on resume, whatever memory the machine has then.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["TILES_ATTR", "TileWriter", "check_supported", "describe", "run_tile", "write"]
+__all__ = ["TILES_ATTR", "TileWriter", "check_supported", "run_tile", "write"]
 
 #: Store attribute recording the tile layout: ``{"tile": coarse cells, "halo": cells}``.
 TILES_ATTR = "xstochsr_tiles"
@@ -248,8 +247,3 @@ def write(prep, w: TileWriter, tiles, *, done: set[tuple[int, int]],
             dask.compute(*tasks)
             mark(t)
             bar.update(len(tasks))
-
-
-def describe(tiles) -> str:
-    """Describe the layout as recorded in the store (:data:`TILES_ATTR`)."""
-    return json.dumps({"tile": int(tiles.tile), "halo": int(tiles.halo)})

@@ -45,7 +45,7 @@ import numpy as np
 from .errors import TilingError
 
 __all__ = ["TilePlan", "Window", "constraint_reach", "receptive_field", "working_set", "plan",
-           "run_steps", "run_tiled", "step", "tile_borders"]
+           "run_steps", "run_tiled", "step", "describe", "tile_borders"]
 
 #: Coarse cells of raised-cosine blending on each side of a core border, for a
 #: :class:`TilePlan` made by hand (:func:`plan` uses 0: its halos make blending needless).
@@ -451,12 +451,24 @@ def run_tiled(model, x: np.ndarray, tiles: TilePlan, *, factor: int, members, se
     return out, state
 
 
+def describe(tiles: TilePlan) -> str:
+    """Describe a layout as JSON, ``{"tile": core side, "halo": cells}`` (coarse cells).
+
+    Written to the ``xstochsr_tiles`` attribute of a tiled ``downscale`` result and of a
+    store written tile by tile; ``tile`` is what :func:`tile_borders` takes.
+    """
+    import json
+
+    return json.dumps({"tile": int(tiles.tile), "halo": int(tiles.halo)})
+
+
 def tile_borders(shape: tuple[int, int], tile: int, factor: int) -> tuple[list[int], list[int]]:
     """Fine-cell indices along (y, x) where the cores of ``tile``-cell tiles meet.
 
-    For :func:`xstochsr.metrics.seam_score` on a ``downscale(..., tile=tile)`` result of a
-    ``shape`` coarse domain: each index is the first fine cell after a border.
+    For :func:`xstochsr.metrics.seam_score` on a tiled ``downscale`` result of a ``shape``
+    coarse domain (``tile``: its ``xstochsr_tiles`` attribute's): each index is the
+    first fine cell after a border.
     """
-    tp = TilePlan(tuple(shape), int(tile), 0, 0)
+    tp = TilePlan(tuple(shape), int(tile), 0, 0, aligned=True)  # as plan() lays them out
     return ([a * factor for a, _ in tp._cores(shape[0])[1:]],
             [a * factor for a, _ in tp._cores(shape[1])[1:]])
