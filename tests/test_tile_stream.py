@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 from fields import projected_field
 from test_tiling import _model, _rel
+from test_zarr import Calls
 
 import xstochsr
 from xstochsr import streaming, tile_stream
@@ -33,20 +34,6 @@ def field():
 
 def _reference(field, model, **kw):
     return xstochsr.downscale(field, model=model, progress=False, **{**KW, **kw})
-
-
-class Calls:
-    """Count a model's tile calls; raise on call number ``fail_at`` (1-based)."""
-
-    def __init__(self, model, fail_at=None):
-        self.run, self.n, self.fail_at = model.run, 0, fail_at
-        model.run = self
-
-    def __call__(self, *args, **kwargs):
-        self.n += 1
-        if self.n == self.fail_at:
-            raise RuntimeError("interrupted on purpose")
-        return self.run(*args, **kwargs)
 
 
 @pytest.mark.parametrize("constraint", [None, "multiplicative", "additive"])
