@@ -81,12 +81,15 @@ def generator_flops(arch: str, factor: int, n: int = 16) -> dict:
 def network_gflops(arch: str, factor: int, n: int = 64, reps: int = 3,
                    precision: str = "float32") -> float:
     """GFLOP/s of the bare network forward on one ``n x n`` coarse frame (this process),
-    in float32 or under bfloat16 autocast (what ``downscale(precision=)`` runs)."""
+    in float32 or under bfloat16 autocast (what ``downscale(precision=)`` runs), in the
+    memory layout ``downscale`` uses (``GANModel.channels_last``)."""
     import contextlib
 
     import torch
 
-    g = _generator(arch, factor).generator.eval()
+    model = _generator(arch, factor)
+    fmt = torch.channels_last if model.channels_last else torch.contiguous_format
+    g = model.generator.to(memory_format=fmt).eval()
     nz = g.config.noise_channels
     x, noise, init = (torch.rand(1, 1, 1, n, n),
                       torch.randn(1, 1, g.config.noise_channels_total, n, n),
