@@ -5,8 +5,9 @@ channels_last layout. For each network (the shipped ``rain-x8`` and the paper-si
 random weights) and precision (float32; bfloat16 autocast too where the CPU has it
 natively, or with ``--precisions``) this prints, in both layouts:
 
-* the bare network forward, constraint layer included, on a steady frame (GRU state
-  given) of ``--members`` rows: member-frames per second, best of ``--reps``;
+* the bare network forward, constraint layer included, on steady frames (GRU state
+  given) of ``--members`` rows, ``--frames`` of them: member-frames per second, best of
+  ``--reps``;
 * end-to-end ``downscale``: member-frames per second (noise, transforms, the first
   frame's state initialisation and xarray included);
 * each over contiguous float32 (``x base``), and ``e2e/bare``: the share of the bare
@@ -38,9 +39,10 @@ def _network(arch: str, factor: int):
     return xstochsr.load_model(arch) if arch == "rain-x8" else _model(arch, factor)
 
 
-def bare(model, n: int, precision: str = "float32", members: int = 1) -> float:
-    """Seconds per member-frame of the bare network: one steady frame (GRU state given,
-    as every frame but a sequence's first) of ``members`` rows, in the model's layout."""
+def bare(model, n: int, precision: str = "float32", members: int = 1, frames: int = 4) -> float:
+    """Seconds per member-frame of the bare network: ``frames`` steady frames (GRU state
+    given, as every frame but a sequence's first) of ``members`` rows, in the model's
+    layout, one after the other."""
     import contextlib
 
     import torch
@@ -60,8 +62,9 @@ def bare(model, n: int, precision: str = "float32", members: int = 1) -> float:
     with torch.inference_mode(), cast:
         _, h = g(x, noise, None, init, **kw)
         t0 = time.perf_counter()
-        g(x, noise, h, None, **kw)
-        return (time.perf_counter() - t0) / members
+        for _ in range(frames):
+            _, h = g(x, noise, h, None, **kw)
+        return (time.perf_counter() - t0) / (members * frames)
 
 
 def end_to_end(model, da, members: int, precision: str = "float32"):
@@ -119,7 +122,8 @@ def main(argv=None) -> int:
         for _ in range(args.reps):
             for prec, cl in cases:
                 best[prec, cl][0] = min(best[prec, cl][0],
-                                        bare(models[cl], args.size, prec, args.members))
+                                        bare(models[cl], args.size, prec, args.members,
+                                             args.frames))
                 dt, values[prec, cl] = end_to_end(models[cl], da, args.members, prec)
                 best[prec, cl][1] = min(best[prec, cl][1], dt)
         base = ("float32", False)
