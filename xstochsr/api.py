@@ -423,8 +423,13 @@ def _downscale_array(da, factor=None, members=10, *, model=None, seed=None, time
                          batch_size=batch_size, device=device, regrid_input=regrid_input,
                          conserve=conserve, memory_limit=memory_limit, tile=tile,
                          static=static, precision=precision, channel_dim=channel_dim)
+    out = _run(prep.plan, prep.layout, progress)
+    return _finish_array(prep, out, target_grid, regrid_method)
+
+
+def _finish_array(prep: Prepared, out, target_grid=None, regrid_method=None) -> xr.DataArray:
+    """Wrap ``_run``'s array as ``downscale``'s DataArray: coords, attrs, units, regrid."""
     req, plan, layout, used, accumulated = prep
-    out = _run(plan, layout, progress)
     result = _wrap(layout.da, out, layout.axes, layout.other, req.member_ids, req.factor,
                    req.model, req.seed, req.picked, plan.conserve)
     if getattr(req.model, "generator", None) is not None:
@@ -437,6 +442,24 @@ def _downscale_array(da, factor=None, members=10, *, model=None, seed=None, time
 
         result = regrid(result, target_grid, method=regrid_method)
     return result
+
+
+def ensemble_template(prep: Prepared) -> xr.DataArray:
+    """Build the DataArray ``downscale`` gives for ``prep``, lazy and never to be computed.
+
+    Coordinates, dims, name and attrs are the real ones; the values are one uninitialised
+    dask chunk, so a store's metadata can be written without a task graph of the run.
+    """
+    import dask.array as dsa
+
+    layout, f = prep.layout, prep.plan.factor
+    ny, nx = layout.shape
+    shape = (layout.n_members, *[layout.da.sizes[d] for d in layout.other],
+             layout.data.shape[1], ny * f, nx * f)
+    out = dsa.empty(shape, dtype=np.float32, chunks=shape)
+    if layout.axes.t is None:
+        out = out[..., 0, :, :]
+    return _finish_array(prep, out)
 
 
 @dataclass(frozen=True)
@@ -678,6 +701,19 @@ def _time_chunks(segments, tchunk):
             yield t0, min(s1, t0 + tchunk), t0 == s0
 
 
+def member_offsets(jobs) -> dict[tuple, int]:
+    """Position in the output of each member block's first member (jobs of ``_jobs``)."""
+    offsets: dict[tuple, int] = {}
+    for mids, _, _ in jobs:
+        offsets.setdefault(tuple(mids), sum(len(k) for k in offsets))
+    return offsets
+
+
+def segment_starts(segments) -> dict[int, int]:
+    """Map each frame to the first frame of its segment (where the GRU state starts afresh)."""
+    return {t: s0 for s0, s1 in segments for t in range(s0, s1)}
+
+
 def _eager(plan, data, jobs, segments, tchunk, shape, show) -> np.ndarray:
     from tqdm.auto import tqdm
 
@@ -688,10 +724,10 @@ def _eager(plan, data, jobs, segments, tchunk, shape, show) -> np.ndarray:
     steps = list(_time_chunks(segments, tchunk))
     bar = tqdm(total=len(jobs) * len(steps), desc=f"downscale x{f}", unit="chunk",
                disable=not show, leave=False)
-    offsets = {}
+    offsets = member_offsets(jobs)
     with bar:
         for mids, b0, b1 in jobs:
-            m0 = offsets.setdefault(tuple(mids), sum(len(k) for k in offsets))
+            m0 = offsets[tuple(mids)]
             state = None
             for t0, t1, fresh in steps:
                 if fresh:
@@ -772,7 +808,7 @@ def _lazy_tiles(plan, data, jobs, segments, shape):
     reach = [[j for j, v in enumerate(wins)
               if v.core[0] < w.extent[1] and w.extent[0] < v.core[1]
               and v.core[2] < w.extent[3] and w.extent[2] < v.core[3]] for w in wins]
-    start = {t: s0 for s0, s1 in segments for t in range(s0, s1)}
+    start = segment_starts(segments)
     prepare = dask.delayed(prepare_input, nout=2, pure=False)
     task = dask.delayed(_tile_task, nout=2, pure=False)
     plan_key = dask.delayed(plan, name=f"xstochsr-plan-{uuid.uuid4().hex}")

@@ -185,7 +185,7 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
 
     from . import resume
     from . import validation as check
-    from .api import DEFAULT_TIME_CHUNK, _in_notebook_or_tty, downscale
+    from .api import DEFAULT_TIME_CHUNK, _in_notebook_or_tty, downscale, ensemble_template
     from .cf_output import to_cf_dataset
     from .grid import find_axes
 
@@ -216,8 +216,11 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
     if t is not None and da.chunks is None:
         da = da.chunk({t: kwargs.get("time_chunk") or DEFAULT_TIME_CHUNK})
     prep = _tiled(da, kwargs, path, record)
-    with resume.active(checkpoint):
-        ens = downscale(da, progress=False, **kwargs)
+    if prep is not None:  # metadata only: the tiles' own tasks fill the store
+        ens = ensemble_template(prep)
+    else:
+        with resume.active(checkpoint):
+            ens = downscale(da, progress=False, **kwargs)
     if ens.chunks is None:
         ens = ens.chunk()
     ds = to_cf_dataset(ens, attrs=attrs)
@@ -302,8 +305,7 @@ def _write_tiled(prep, ds: xr.Dataset, name: str, tdim: str | None, path: Path,
     axes = layout.axes
     side = tiles.tile * f
     chunks = {d: (side if d in (axes.y, axes.x) else 1) for d in ds[name].dims}
-    if record is None:
-        ds[name] = ds[name].chunk(chunks)
+    if record is None:  # the template is one dask chunk: nothing of it is computed
         ds[name].encoding["chunks"] = tuple(chunks[d] for d in ds[name].dims)
         ds.attrs.update({STATUS_ATTR: "incomplete", DONE_ATTR: [],
                          SETTINGS_ATTR: json.dumps(settings, sort_keys=True),

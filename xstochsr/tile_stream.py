@@ -2,8 +2,8 @@
 
 ``downscale`` in tiles (:mod:`xstochsr.tiling`) bounds the network's working set, but its
 output and the GRU state it carries still cover the whole domain: at 2048 x 2048 coarse
-cells and factor 8, one member's frame is 1 GiB of output and ``rain-x8``'s state (112
-coarse channels) another 1.9 GiB. :func:`write` runs such a call with one tile in memory
+cells and factor 8, one member's frame is 1 GiB of output and ``rain-x8``'s state (132
+coarse channels) another 2.2 GiB. :func:`write` runs such a call with one tile in memory
 per task, for :func:`xstochsr.streaming.downscale_to_zarr` when the call needs tiles:
 
 - **output**: each task writes its tile's core straight into the zarr store, which is
@@ -13,7 +13,7 @@ per task, for :func:`xstochsr.streaming.downscale_to_zarr` when the call needs t
   (``<store>.xstochsr-states/gru.zarr``), two buffers per member block: frame ``t``
   reads buffer ``(t - 1) % 2`` on the tile's extent (core and halo) and writes buffer
   ``t % 2`` on its core. A tile sees the untiled state at every frame, as in
-  :func:`xstochsr.tiling.run_tiled`, so the result equals the untiled run to float
+  :func:`xstochsr.tiling.run_steps`, so the result equals the untiled run to float
   rounding however long the sequence, with no state held in memory between frames;
 - **tasks**: frames run in order; the tasks of one frame, one per (member block,
   sequence batch, tile), are independent and run on the active dask scheduler: threads
@@ -115,7 +115,7 @@ def _open(path: str, mode: str = "r+"):
 
 def run_tile(w: TileWriter, job: int, members: list[int], m0: int, b0: int, t: int,
              fresh: bool, core: tuple[int, int, int, int], extent: tuple[int, int, int, int],
-             x: np.ndarray, invalid: np.ndarray) -> int:
+             x: np.ndarray, invalid: np.ndarray) -> None:
     """One task: frame ``t`` of one member block and sequence batch on one tile.
 
     Parameters
@@ -134,11 +134,6 @@ def run_tile(w: TileWriter, job: int, members: list[int], m0: int, b0: int, t: i
         The frame on ``extent``, model units, NaN filled (:func:`xstochsr.api.prepare_input`).
     invalid : ndarray of bool, same shape
         Where the input was NaN.
-
-    Returns
-    -------
-    int
-        Fine cells written (for the caller's bookkeeping).
     """
     import torch
 
@@ -163,7 +158,6 @@ def run_tile(w: TileWriter, job: int, members: list[int], m0: int, b0: int, t: i
     for k in range(part.shape[1]):
         idx, left = w.index(m0, part.shape[0], b0 + k, t, ys, xs)
         out[idx] = np.ascontiguousarray(part[:, k].transpose([order[d] for d in left]))
-    return int(part.size)
 
 
 def _state_arrays(w: TileWriter, jobs, shape, channels: int, tile: int, fresh: bool) -> bool:
@@ -207,14 +201,11 @@ def write(prep, w: TileWriter, tiles, *, done: set[tuple[int, int]],
     import dask
     from tqdm.auto import tqdm
 
-    from .api import prepare_input
+    from .api import member_offsets, prepare_input, segment_starts
 
     layout, plan = prep.layout, w.plan
     nt = layout.data.shape[1]
-    seg_start = {}
-    for s0, s1 in layout.segments:
-        for t in range(s0, s1):
-            seg_start[t] = s0
+    seg_start = segment_starts(layout.segments)
     start = next((t for t in range(nt) if (t, t + 1) not in done), nt)
     if start == nt:
         return
@@ -225,9 +216,7 @@ def write(prep, w: TileWriter, tiles, *, done: set[tuple[int, int]],
         start = seg_start[start]  # the states are gone: run this segment again
         _state_arrays(w, layout.jobs, layout.shape, cfg.state_channels, tiles.tile, True)
     wins = tiles.windows()
-    offsets: dict[tuple, int] = {}
-    for mids, _, _ in layout.jobs:
-        offsets.setdefault(tuple(mids), sum(len(k) for k in offsets))
+    offsets = member_offsets(layout.jobs)
     total = (nt - start) * len(layout.jobs) * len(wins)
     run = dask.delayed(run_tile, pure=False)
     with tqdm(total=total, desc=f"downscale x{plan.factor} tiles", unit="tile",
