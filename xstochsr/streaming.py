@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import StoreMismatchError, missing_dependency
+from .tile_stream import TILES_ATTR
 
 __all__ = ["DONE_ATTR", "SETTINGS_ATTR", "STATUS_ATTR", "downscale_to_zarr", "store_record"]
 
@@ -51,12 +52,14 @@ def _zarr():
 
 
 def store_record(store: str | Path) -> dict[str, Any] | None:
-    """Read the xstochsr record of an existing store: status, done regions, settings.
+    """Read the xstochsr record of an existing store: status, done regions, settings, tiles.
 
     Returns
     -------
     dict or None
-        None when nothing exists at ``store``.
+        ``status``, ``done``, ``settings`` and ``tiles`` (the layout of a store written
+        tile by tile, :data:`xstochsr.tile_stream.TILES_ATTR`, else None); None when
+        nothing exists at ``store``.
 
     Raises
     ------
@@ -79,8 +82,10 @@ def store_record(store: str | Path) -> dict[str, Any] | None:
             f"The zarr store {str(path)!r} was not written by xstochsr's streaming writer. "
             f"Choose another path, or pass overwrite=True to replace it."
         )
+    tiles = attrs.get(TILES_ATTR)
     return {"status": attrs.get(STATUS_ATTR), "done": [tuple(r) for r in attrs[DONE_ATTR]],
-            "settings": json.loads(attrs[SETTINGS_ATTR])}
+            "settings": json.loads(attrs[SETTINGS_ATTR]),
+            "tiles": None if tiles is None else json.loads(tiles)}
 
 
 def _describe(value: Any) -> Any:
@@ -215,7 +220,7 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
     t = find_axes(da).t
     if t is not None and da.chunks is None:
         da = da.chunk({t: kwargs.get("time_chunk") or DEFAULT_TIME_CHUNK})
-    prep = _tiled(da, kwargs, path, record)
+    prep = _tiled(da, kwargs, record)
     if prep is not None:  # metadata only: the tiles' own tasks fill the store
         ens = ensemble_template(prep)
     else:
@@ -257,10 +262,15 @@ def downscale_to_zarr(da: xr.DataArray, store: str | Path, *, overwrite: bool = 
             _mark(path, **{DONE_ATTR: sorted([list(r) for r in done])})
             checkpoint.mark_done(t0)  # after the record: a marked chunk is never rewritten
             bar.update()
+    _complete(path, states)
+    return path
+
+
+def _complete(path: Path, states: Path) -> None:
+    """Mark the store complete, then drop the states kept for resuming it."""
     _mark(path, **{STATUS_ATTR: "complete"})
     if states.is_dir():
         shutil.rmtree(states)
-    return path
 
 
 #: ``downscale`` arguments that :func:`xstochsr.api.prepare_array` takes.
@@ -268,7 +278,7 @@ _PREPARE = ("factor", "members", "model", "seed", "time_chunk", "batch_size", "d
             "regrid_input", "conserve", "memory_limit", "tile", "static", "precision")
 
 
-def _tiled(da: xr.DataArray, kwargs: dict[str, Any], path: Path, record: dict | None):
+def _tiled(da: xr.DataArray, kwargs: dict[str, Any], record: dict | None):
     """Prepare the call; return it when it runs in tiles (written tile by tile), else None.
 
     A store being resumed keeps the layout it was started with, whatever memory this
@@ -279,12 +289,9 @@ def _tiled(da: xr.DataArray, kwargs: dict[str, Any], path: Path, record: dict | 
 
     kw = {k: v for k, v in kwargs.items() if k in _PREPARE}
     if record is not None:
-        with _quiet():
-            recorded = _zarr().open_group(str(path), mode="r").attrs.get(
-                tile_stream.TILES_ATTR)
-        if recorded is None:
+        if record["tiles"] is None:
             return None
-        kw["tile"] = json.loads(recorded)["tile"]
+        kw["tile"] = record["tiles"]["tile"]
     prep = prepare_array(da, **kw)
     if prep.plan.tiles is None:
         return None
@@ -309,7 +316,7 @@ def _write_tiled(prep, ds: xr.Dataset, name: str, tdim: str | None, path: Path,
         ds[name].encoding["chunks"] = tuple(chunks[d] for d in ds[name].dims)
         ds.attrs.update({STATUS_ATTR: "incomplete", DONE_ATTR: [],
                          SETTINGS_ATTR: json.dumps(settings, sort_keys=True),
-                         tile_stream.TILES_ATTR: describe(tiles)})
+                         TILES_ATTR: describe(tiles)})
         with _quiet():  # metadata of everything, values of all but the ensemble
             ds.to_zarr(str(path), mode="w", compute=False, consolidated=True)
             ds.drop_vars([name]).to_zarr(str(path), mode="r+", consolidated=True)
@@ -325,6 +332,4 @@ def _write_tiled(prep, ds: xr.Dataset, name: str, tdim: str | None, path: Path,
         _mark(path, **{DONE_ATTR: sorted([list(r) for r in done])})
 
     tile_stream.write(prep, writer, tiles, done=done, mark=mark, progress=show)
-    _mark(path, **{STATUS_ATTR: "complete"})
-    if states.is_dir():
-        shutil.rmtree(states)
+    _complete(path, states)

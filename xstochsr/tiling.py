@@ -2,7 +2,7 @@
 
 :func:`plan` decides whether a generator needs tiles for a domain (its working set per
 model call, :func:`working_set`, against ``memory_limit``) and lays them out
-(:class:`TilePlan`); :func:`step` runs one frame of one tile; :func:`run_tiled` runs a
+(:class:`TilePlan`); :func:`step` runs one frame of one tile; :func:`run_steps` runs a
 time chunk tile by tile in memory. ``downscale`` on dask input builds one task per
 (member block, sequence batch, tile) and frame from :func:`step`
 (:func:`xstochsr.api._lazy_tiles`), and a zarr store is written the same way
@@ -25,7 +25,7 @@ writes the new state of its core. So the state a tile sees is the untiled one, h
 included, at every frame, and a tiled run equals the untiled run however long the
 sequence (carrying a separate state per tile instead would let the error at a tile's cut
 edge creep inwards by the GRU's reach, two cells, every frame). In memory
-(:func:`run_tiled`) the state is one array of the whole domain; in a dask graph each
+(:func:`run_steps`) the state is one array of the whole domain; in a dask graph each
 tile's task takes its neighbours' state cores; in a zarr store it lives on disk.
 
 Noise is keyed by global coarse cell (:func:`xstochsr.models.noise.cell_noise`), so a
