@@ -11,6 +11,14 @@ threshold), differing only in what they see at fine resolution:
     orography+slopes   + the terrain's slopes along x and y (``terrain_slope_x``,
                        ``terrain_slope_y``, m/m, computed here from the altitude)
 
+and the same three with the coarse steering wind as inputs-only predictors
+(``blind+wind``, ``orography+wind``, ``orography+slopes+wind``): the file's eastward and
+northward wind of each frame, as fields ``ua``, ``va`` on the rain's grid (m s-1) that
+the generator sees block-averaged beside the coarse rain. Where rain falls on a slope
+depends on which way the wind blows up it (the linear theory's source is the upslope
+wind ``u . grad h``); static fields alone do not carry the wind, so the ``+wind`` arms
+test whether terrain helps once the network can know it.
+
 Scored on the *validation* ranges (first ``--frames`` frames of the first
 ``--sequences``), the raw network with ``--members`` members, by
 :func:`xstochsr.metrics.verify` (CRPS, wet rank KS and outliers, LSD) and by the error of
@@ -46,6 +54,9 @@ DATA = Path.home() / ".cache" / "xstochsr" / "training" / "orographic_sequences.
 SLOPES = ("terrain_slope_x", "terrain_slope_y")
 ARMS = {"blind": None, "orography": ["surface_altitude"],
         "orography+slopes": ["surface_altitude", *SLOPES]}
+#: The coarse steering wind, inputs-only predictors of the ``+wind`` arms.
+WIND = ("ua", "va")
+ARMS.update({f"{arm}+wind": static for arm, static in list(ARMS.items())})
 #: Issue 10's choice for rain, shared by every arm.
 OBJECTIVE = dict(objective={"crps": 1.0, "crps-grad": 4.0}, constraint="multiplicative",
                  constraint_dry=0.1)
@@ -65,14 +76,36 @@ def with_slopes(ds):
     return ds
 
 
+def predictors_of(arm: str) -> list[str] | None:
+    """The inputs-only predictors of ``arm``: the wind pair for ``+wind`` arms, else None."""
+    return list(WIND) if arm.endswith("+wind") else None
+
+
+def with_wind(ds):
+    """``ds`` with its frames' steering wind as fields ``ua``, ``va`` on the rain's grid.
+
+    ``eastward_wind`` and ``northward_wind`` (one value per frame) broadcast over y and
+    x, float32, m s-1: what a coarse wind analysis beside the rain would give.
+    """
+    for name, src in zip(WIND, ("eastward_wind", "northward_wind"), strict=True):
+        ds[name] = ds[src].broadcast_like(ds["rain_rate"]).transpose(
+            *ds["rain_rate"].dims).astype("float32").assign_attrs(
+            units="m s-1", standard_name=src, long_name=f"steering {src.replace('_', ' ')}")
+    return ds
+
+
 def subset(ds, which: str):
     """The sequences of ``which`` (train, validation, test) in the file's ``subset``."""
     return ds.isel(sequence=np.flatnonzero(ds["subset"].values == which))
 
 
 def evaluate(model_path: Path, ds, static, frames: int, sequences: int, members: int,
-             seed: int) -> dict:
-    """Scores of the model at ``model_path`` on the first validation sequences."""
+             seed: int, predictors=None) -> dict:
+    """Scores of the model at ``model_path`` on the first validation sequences.
+
+    ``predictors``: the model's inputs-only predictors (``WIND``), block-averaged from
+    :func:`with_wind` and given beside the coarse rain as a Dataset.
+    """
     import torch
     import xarray as xr
 
@@ -90,8 +123,14 @@ def evaluate(model_path: Path, ds, static, frames: int, sequences: int, members:
         one = val.isel(sequence=k, drop=True)
         coarse = coarsen_field(one["rain_rate"], 8)
         st = one[static] if static else None
+        if predictors:
+            wind = with_wind(one[["rain_rate", "eastward_wind", "northward_wind"]])
+            coarse = xr.Dataset({"rain_rate": coarse, **{
+                n: coarsen_field(wind[n], 8) for n in predictors}})
         ens = xstochsr.downscale(coarse, factor=8, members=members, model=model,
                                  seed=seed + k, progress=False, static=st)
+        if predictors:
+            ens = ens["rain_rate"]
         obs = match_grid(one["rain_rate"], ens)
         h = one["surface_altitude"].values
         u, v = one["eastward_wind"].values, one["northward_wind"].values
@@ -183,21 +222,24 @@ def main(argv=None) -> int:
         p.error("run and score need an arm: " + ", ".join(ARMS))
     settings = ao.parse_settings(args.overrides)
     ds = with_slopes(xr.open_dataset(args.data))
-    static = ARMS[args.arm]
+    static, predictors = ARMS[args.arm], predictors_of(args.arm)
     if args.command == "score":
         rec = ao.record(json.loads((args.out / args.arm / "state.json").read_text()))
     else:
         train = subset(ds, "train").drop_vars(["subset", "range_name"])
+        if predictors:
+            train = with_wind(train.load())
         rec = ao.train(args.arm, args.data, args.budget, args.seed, args.out,
                        settings=settings, checkpoint_cpu=args.checkpoint_cpu,
                        device=args.device, max_steps=args.steps, max_wall=args.wall,
-                       dataset=train, arm=OBJECTIVE, static=static)
+                       dataset=train, arm=OBJECTIVE, static=static, predictors=predictors)
         if args.no_eval:
             return 0
     c0 = time.process_time()
-    rec["static"] = static
+    rec["static"], rec["predictors"] = static, predictors
     rec["scores"] = evaluate(args.out / args.arm / "model.safetensors", ds, static,
-                             args.frames, args.sequences, args.members, args.seed + 1)
+                             args.frames, args.sequences, args.members, args.seed + 1,
+                             predictors=predictors)
     rec["eval_cpu_seconds"] = round(time.process_time() - c0, 1)
     ao._write_result(args.out / args.arm, rec)
     return 0

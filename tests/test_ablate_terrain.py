@@ -65,3 +65,19 @@ def test_coarse_contrast_is_what_block_means_keep_of_a_windward_pattern():
     assert out["contrast_truth"] == 8.0
     assert abs(out["contrast_coarse"] - 1.0) < 1e-6  # block means are flat over the ridges
     assert abs(out["contrast_log_error_coarse"] - np.log(8.0)) < 1e-6
+
+
+def test_wind_arms_add_the_coarse_wind_as_predictors():
+    assert at.predictors_of("orography+slopes+wind") == ["ua", "va"]
+    assert at.predictors_of("orography+slopes") is None
+    assert at.ARMS["orography+wind"] == at.ARMS["orography"]  # same static inputs
+    ds = _terrain_ds()
+    ds["rain_rate"] = (("sequence", "time", "y", "x"), np.ones((3, 2, 16, 16), "f4"))
+    ds["eastward_wind"] = (("sequence", "time"), np.array([[1.0, 2.0]] * 3))
+    ds["northward_wind"] = (("sequence", "time"), np.array([[-3.0, 4.0]] * 3))
+    out = at.with_wind(ds)
+    assert out["ua"].dims == out["rain_rate"].dims and out["ua"].dtype == np.float32
+    np.testing.assert_array_equal(out["va"].isel(sequence=1, time=1).values, 4.0)
+    np.testing.assert_array_equal(out["ua"].isel(time=0).values, 1.0)
+    assert out["ua"].attrs["units"] == "m s-1"
+    assert out["va"].attrs["standard_name"] == "northward_wind"

@@ -143,3 +143,104 @@ def test_dataset_path_keeps_xarray_types(model):
     ens = xstochsr.downscale(coarse, model=model, members=2, seed=0, progress=False)
     assert isinstance(ens, xr.Dataset) and "zg" not in ens
     assert ens.ua.dims == ("realization", "sequence", "time", "y", "x")
+
+
+# --- rain with inputs-only predictors (the wind that steers it) -----------------------------
+
+
+def rain_and_wind(seed=0, sequences=3, frames=12, n=32):
+    """Synthetic rain (mm h-1) beside a wind pair on its grid (``ua`` in m s-1)."""
+    from xstochsr.training.data import synthetic_rain
+
+    ds = synthetic_rain(frames=frames, ny=n, nx=n, sequences=sequences, seed=seed)
+    w = winds(seed=seed + 1, sequences=sequences, frames=frames, n=n, v_units="m s-1")
+    return ds.assign(ua=(ds.precip.dims, w.ua.values, w.ua.attrs),
+                     va=(ds.precip.dims, w.va.values, w.va.attrs))
+
+
+@pytest.fixture(scope="module")
+def rain_model(tmp_path_factory):
+    """Tiny rain generator seeing the coarse wind; multiplicative layer, fair CRPS."""
+    d = tmp_path_factory.mktemp("rainpred")
+    return xstochsr.train(rain_and_wind(), var="precip", predictors=["ua", "va"], steps=2,
+                          seed=0, checkpoint_dir=d, objective={"crps": 1.0},
+                          constraint="multiplicative", constraint_dry=0.1, **TINY)
+
+
+def test_rain_output_with_wind_predictors_loads_each_in_its_own_transform():
+    data = load_training_data(rain_and_wind(), "precip", 4, predictors=["ua", "va"])
+    assert (data.channels, data.outputs) == (3, 1) and data.info["rain"]
+    assert data.info["units"] is None and data.info["channels"][0]["units"] == "mm h-1"
+    spec = fit_transform(data, data.runs, "log_rain")
+    assert [p["kind"] for p in spec["channels"]] == ["log_rain", "standardize", "standardize"]
+    assert abs(spec["channels"][1]["mean"] - float(data.fine[:, :, 1].mean())) < 0.5
+    s = PatchSampler(data, data.runs, spec, patch_size=4, seq_len=3,
+                     rng=np.random.default_rng(0), importance_floor=0.1, wet_threshold=0.1)
+    b = s.sample(2)  # importance sampled on the rain (channel 0), winds alongside
+    assert b.coarse.shape == (2, 3, 3, 4, 4) and b.fine.shape == (2, 3, 1, 16, 16)
+    assert float(b.fine.min()) >= 0.0 and float(b.fine.max()) <= 1.0  # log_rain space
+    assert float(b.coarse[:, :, 1:].min()) < 0  # winds standardised, not rain-transformed
+
+
+def test_rain_with_predictors_bad_input():
+    ds = rain_and_wind()
+    with pytest.raises(InvalidInputError, match="inputs-only predictor must be"):
+        load_training_data(ds.assign(pr2=ds.precip), "ua", 4, predictors=["pr2"])
+    with pytest.raises(InvalidInputError, match="several outputs"):
+        load_training_data(ds, ["precip", "ua"], 4)
+    neg = ds.assign(precip=ds.precip - 1.0)
+    with pytest.raises(InvalidInputError, match="negative"):
+        load_training_data(neg, "precip", 4, predictors=["ua", "va"])
+
+
+def test_rain_model_card_run_and_dataset_downscale(rain_model, tmp_path):
+    m = rain_model
+    assert (m.generator.config.in_channels, m.generator.config.out_channels) == (3, 1)
+    assert [c["kind"] for c in m.card.transform["channels"]] == ["log_rain", "standardize",
+                                                                 "standardize"]
+    assert m.card.variables == ["precip"] and [p["name"] for p in m.card.predictors] == [
+        "ua", "va"]
+    m.save(tmp_path / "w")
+    back = xstochsr.load_model(tmp_path / "w")
+    coarse = coarse_of(rain_and_wind(seed=4, sequences=None, frames=4))
+    ens = coarse.sr.downscale(model=back, factor=4, members=3, seed=1, progress=False)
+    assert list(ens.data_vars) == ["precip"] and ens.precip.attrs["units"] == "mm h-1"
+    assert float(ens.precip.min()) >= 0.0
+    bm = ens.precip.coarsen(y=4, x=4).mean()  # the multiplicative layer keeps block means
+    np.testing.assert_allclose(bm.values, np.broadcast_to(coarse.precip.values, bm.shape),
+                               rtol=1e-4, atol=1e-4)
+    # the wind is seen: turning it around changes the members
+    turned = coarse.assign(ua=-coarse.ua, va=-coarse.va)
+    other = turned.sr.downscale(model=back, factor=4, members=3, seed=1, progress=False)
+    assert float(abs(other.precip - ens.precip).max()) > 0
+    with pytest.raises(InvalidInputError, match="negative"):
+        coarse.assign(precip=coarse.precip - 5).sr.downscale(model=back, factor=4,
+                                                             members=2, progress=False)
+    with pytest.raises(InvalidInputError, match="predictors.*add them"):
+        coarse.drop_vars("va").sr.downscale(model=back, factor=4, members=2, progress=False)
+
+
+def test_rain_model_with_predictors_resumes(tmp_path):
+    ds = rain_and_wind()
+    kw = dict(var="precip", predictors=["ua", "va"], seed=0, objective={"crps": 1.0},
+              constraint="multiplicative", constraint_dry=0.1, **TINY)
+    first = xstochsr.train(ds, steps=3, checkpoint_dir=tmp_path, **kw)
+    assert first.card.transform["channels"][0]["kind"] == "log_rain"
+    again = xstochsr.train(ds, steps=4, resume=tmp_path, **{k: v for k, v in kw.items()
+                                                            if k != "checkpoint_dir"})
+    assert again.card.transform == first.card.transform
+
+
+def test_command_line_trains_rain_with_predictors(tmp_path):
+    from xstochsr.cli import main
+
+    rain_and_wind().to_netcdf(tmp_path / "data.nc")
+    sets = [a for k, v in TINY.items() if k not in ("factor", "progress")
+            for a in ("--set", f"{k}={v}")]
+    assert main(["train", str(tmp_path / "data.nc"), "--var", "precip", "--factor", "4",
+                 "--out", str(tmp_path / "out"), "--steps", "1", "--seed", "0",
+                 "--no-progress", "--predictor", "ua", "--predictor", "va",
+                 "--set", "constraint=multiplicative", *sets]) == 0
+    model = xstochsr.load_model(tmp_path / "out" / "precip-x4.safetensors")
+    assert [p["name"] for p in model.card.predictors] == ["ua", "va"]
+    assert model.generator.config.in_channels == 3

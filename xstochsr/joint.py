@@ -241,6 +241,7 @@ def downscale_dataset(ds: xr.Dataset, factor: int | None = None, members: Any = 
         names = match_channels(ds, channels, variables)
         preds = obj.card.predictors or []
         pnames = match_predictors(ds, preds, names) if preds else []
+        _check_outputs(ds, names, channels, obj.card.transform)
         stacked = _stack(ds, names + pnames, channels + preds)
         ens = _downscale_array(stacked, factor, members, model=obj, seed=seed,
                                channel_dim=CHANNEL_DIM, **kwargs)
@@ -264,6 +265,27 @@ def downscale_dataset(ds: xr.Dataset, factor: int | None = None, members: Any = 
         if key in first.attrs:
             res.attrs[key] = first.attrs[key]
     return res
+
+
+def _check_outputs(ds: xr.Dataset, names: list[str], channels: list[dict],
+                   spec: dict) -> None:
+    """Refuse negative values in outputs that cannot be negative (a rain channel).
+
+    The stacked array carries no single standard_name or rain transform, so
+    :func:`xstochsr.downscale` cannot tell; each output is checked here against its own
+    standard_name and transform (dask inputs are not read here).
+    """
+    from . import validation as _check
+    from .models import transforms
+
+    for i, (name, ch) in enumerate(zip(names, channels, strict=True)):
+        da = ds[name]
+        kind = transforms.channel_spec(spec, i).get("kind")
+        if not (_check.is_nonnegative(da, kind)
+                or _check.is_nonnegative(da.assign_attrs(standard_name=ch.get("standard_name")))):
+            continue
+        if da.chunks is None:
+            _check.check_values(da.values, nonnegative=True, what="The field", name=name)
 
 
 def _unstack_one(ens: xr.DataArray, src: xr.DataArray, channel: dict) -> xr.DataArray:

@@ -3,6 +3,7 @@
 ::
 
     xstochsr train data.nc --var precip --factor 8 --out model_dir --steps 3000 --seed 0
+    xstochsr train data.nc --var rain_rate --predictor ua --predictor va --out model_dir
     torchrun --nproc_per_node=2 -m xstochsr train data.nc --var precip --out model_dir
 
 writes ``model_dir/<name>.safetensors`` + ``.json`` (load with ``xstochsr.load_model``),
@@ -51,6 +52,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--static", action="append", default=[], metavar="NAME_OR_FILE",
                    help="static fine predictor: a variable of the data file (e.g. "
                         "surface_altitude) or a netCDF file of them (repeatable)")
+    p.add_argument("--predictor", dest="predictors", action="append", default=[],
+                   metavar="NAME",
+                   help="inputs-only coarse predictor: a variable of the data file the "
+                        "generator sees beside --var but does not downscale (e.g. the wind "
+                        "steering the rain; repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
     return p
@@ -100,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
     model = train(ds, args.var, args.factor, preset=args.preset, steps=args.steps,
                   seed=args.seed, resume=args.resume, checkpoint_dir=out / "checkpoints",
                   device=args.device, coarse=coarse, init=args.init, static=static or None,
-                  **overrides)
+                  predictors=args.predictors or None, **overrides)
     if int(os.environ.get("RANK", "0")) == 0:
         if args.name:
             model.card.name = args.name

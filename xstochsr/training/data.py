@@ -474,14 +474,23 @@ def _load_several(obj, names, factor, *, coarse, units, rain, static, static_sta
         raise InvalidInputError(
             "units= converts one variable; with several, convert them in the Dataset first "
             "(each variable trains in its own units).")
+    no = len(names) if n_outputs is None else int(n_outputs)
     wet = [n for n in names if is_precipitation(obj[n])] if rain is None else (
-        names if rain else [])
-    if wet:
+        names[:1] if rain else [])
+    # one precipitation output with inputs-only predictors (rain beside the coarse wind
+    # that steers it): the rain keeps its own transform and checks, the predictors theirs
+    rain_out = no == 1 and wet == names[:1]
+    if wet and not rain_out:
+        if no == 1 and names[0] not in wet:
+            raise InvalidInputError(
+                f"{wet} look like precipitation: an inputs-only predictor must be a signed "
+                "or unbounded field (wind, temperature, geopotential); downscale the "
+                f"precipitation itself (var={wet[0]!r}) with the others as predictors=.")
         raise InvalidInputError(
-            f"{wet} look like precipitation: joint models of several variables are for "
+            f"{wet} look like precipitation: joint models of several outputs are for "
             "signed, unbounded fields (winds, temperature) for now; train precipitation "
-            "on its own (var=" + repr(wet[0]) + ").")
-    parts = [load_training_data(obj, n, factor, units=u, rain=False,
+            "on its own (var=" + repr(wet[0]) + "), with other fields as predictors=.")
+    parts = [load_training_data(obj, n, factor, units=u, rain=rain_out and i == 0,
                                 static=static if i == 0 else None,
                                 static_stats=static_stats if i == 0 else None)
              for i, (n, u) in enumerate(zip(names, _pair_units(obj, names), strict=True))]
@@ -496,7 +505,6 @@ def _load_several(obj, names, factor, *, coarse, units, rain, static, static_sta
     entries = [{"name": n, "standard_name": p.info["standard_name"],
                 "long_name": p.info["long_name"], "units": p.info["units"]}
                for n, p in zip(names, parts, strict=True)]
-    no = len(names) if n_outputs is None else int(n_outputs)
     channels, preds = entries[:no], entries[no:]
     # the model's units: one for every input channel, or none (each channel has its own)
     same_units = len({c["units"] for c in entries}) == 1
@@ -810,13 +818,20 @@ def fit_transform(data: TrainingData, runs: list[tuple[int, int, int]], kind: st
     """Fit transform ``kind`` on the frames of the training ``runs`` only.
 
     With several variables (a channel axis) each channel gets its own statistics: a
-    ``{"kind": "channels", "channels": [...]}`` spec.
+    ``{"kind": "channels", "channels": [...]}`` spec. The inputs-only predictors of a
+    rain model (``kind`` ``log_rain`` or ``log_threshold``: winds, temperature) are
+    standardised instead.
     """
     if kind in ("log_rain", "log_threshold", "identity") and data.channels == 1:
         return transforms.fit(np.empty(0), kind)
     fine = data.fine5()
     specs = []
     for ch in range(data.channels):
+        if ch >= data.outputs and kind in ("log_rain", "log_threshold"):
+            kind = "standardize"  # a rain model's predictors (winds...) are not rain
+        if kind in ("log_rain", "log_threshold", "identity"):
+            specs.append(transforms.fit(np.empty(0), kind))
+            continue
         frames = [fine[s, a:b, ch] for s, a, b in runs]
         sample = (np.concatenate([f.ravel() for f in frames]) if frames
                   else fine[:, :, ch].ravel())

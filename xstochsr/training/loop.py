@@ -167,7 +167,9 @@ def train(
         joined to the input channels, and the card lists them
         (``model.card.predictors``); downscaling a Dataset then needs them too. The
         critic sees them with the coarse input; losses and the constraint layer see the
-        outputs only.
+        outputs only. A precipitation ``var`` may have them too (the coarse wind that
+        steers rain over terrain): the rain keeps its rain transform and checks, the
+        predictors are standardised; a predictor may not itself be precipitation.
     **overrides
         Any field of :class:`~xstochsr.training.config.TrainConfig` (e.g.
         ``batch_size=4``, ``objective={"wgan-gp": 1.0, "crps": 1.0}``,
@@ -363,7 +365,8 @@ class Trainer:
         # the outputs' transform (the spec holds the predictors' parts after theirs)
         self.out_spec = transforms.leading(self.spec, self.data.outputs)
         rain = self.kind in ("log_rain", "log_threshold") and info["rain"]
-        wet = cfg.wet_threshold if cfg.wet_threshold is not None else self.spec.get("threshold")
+        wet = (cfg.wet_threshold if cfg.wet_threshold is not None
+               else self.out_spec.get("threshold"))
         self.sampler = D.PatchSampler(
             self.data, train_runs, self.spec, patch_size=cfg.patch_size, seq_len=cfg.seq_len,
             rng=_rng(self.seed, _SAMPLER, self.rank),
@@ -805,7 +808,8 @@ class Trainer:
         # several variables: each channel scored as more sequences (n*C of them)
         out = np.moveaxis(out, 3, 2).reshape(members, -1, *out.shape[2:3], *out.shape[-2:])
         truth = np.moveaxis(truth, 2, 1).reshape(-1, *truth.shape[1:2], *truth.shape[-2:])
-        wet = self.spec.get("threshold") if self.kind in ("log_rain", "log_threshold") else None
+        wet = (self.out_spec.get("threshold") if self.kind in ("log_rain", "log_threshold")
+               else None)
         return scores(out, truth, wet_threshold=wet)
 
     # --- checkpoints --------------------------------------------------------------------
@@ -1177,7 +1181,14 @@ def _check_resumed_data(meta: dict, info: dict, kind: str) -> None:
         problems.append(f"units {old.get('units')!r} (now {info['units']!r})")
     saved = meta["transform"]
     joint = saved.get("kind") == "channels"  # one part per variable, each of ``kind``
-    kinds = {p.get("kind") for p in saved.get("channels", [])} if joint else {saved.get("kind")}
+    parts = saved.get("channels", []) if joint else [saved]
+    # a rain model's predictors are standardised (data.fit_transform)
+    n_out = len(info.get("channels") or []) or 1
+    kinds = {p.get("kind") for p in parts[:n_out]}
+    if kind in ("log_rain", "log_threshold"):
+        kinds |= {p.get("kind") for p in parts[n_out:]} - {"standardize"}
+    else:
+        kinds |= {p.get("kind") for p in parts[n_out:]}
     if kinds != {kind} or joint != bool(info.get("channels")):
         problems.append(f"transform {saved.get('kind')!r} (this data would use "
                         f"{'channels of ' if info.get('channels') else ''}{kind!r})")
