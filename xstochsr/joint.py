@@ -277,14 +277,13 @@ def _check_outputs(ds: xr.Dataset, names: list[str], channels: list[dict],
     """
     from . import validation as _check
     from .models import transforms
+    from .units import is_precipitation
 
     for i, (name, ch) in enumerate(zip(names, channels, strict=True)):
         da = ds[name]
         kind = transforms.channel_spec(spec, i).get("kind")
-        if not (_check.is_nonnegative(da, kind)
-                or _check.is_nonnegative(da.assign_attrs(standard_name=ch.get("standard_name")))):
-            continue
-        if da.chunks is None:
+        nonneg = _check.is_nonnegative(da, kind) or is_precipitation(ch.get("standard_name"))
+        if nonneg and da.chunks is None:
             _check.check_values(da.values, nonnegative=True, what="The field", name=name)
 
 
