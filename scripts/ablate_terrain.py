@@ -68,11 +68,13 @@ COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"), ("crps", "CRPS (mm h-1)
 
 
 def with_slopes(ds):
-    """``ds`` with the terrain's slopes along x and y (m/m) beside ``surface_altitude``."""
-    h = ds["surface_altitude"]
-    for name, dim in zip(SLOPES, ("x", "y"), strict=True):
-        ds[name] = h.differentiate(dim).assign_attrs(
-            units="1", long_name=f"slope of surface_altitude along {dim}")
+    """``ds`` with the terrain's slopes along x and y (m/m) beside ``surface_altitude``
+    (:func:`xstochsr.static.terrain_slopes`: what ``downscale`` derives from the altitude
+    for a model that needs them)."""
+    from xstochsr.static import terrain_slopes
+
+    for name, da in terrain_slopes(ds["surface_altitude"]).items():
+        ds[name] = da
     return ds
 
 
@@ -99,12 +101,14 @@ def subset(ds, which: str):
     return ds.isel(sequence=np.flatnonzero(ds["subset"].values == which))
 
 
-def evaluate(model_path: Path, ds, static, frames: int, sequences: int, members: int,
-             seed: int, predictors=None) -> dict:
-    """Scores of the model at ``model_path`` on the first validation sequences.
+def evaluate(model, ds, static, frames: int, sequences: int, members: int,
+             seed: int, predictors=None, which: str = "validation") -> dict:
+    """Scores of ``model`` on the first ``sequences`` of subset ``which``.
 
-    ``predictors``: the model's inputs-only predictors (``WIND``), block-averaged from
-    :func:`with_wind` and given beside the coarse rain as a Dataset.
+    ``model``: a path, a loaded model, or a baseline's name (``"bilinear"``,
+    ``"rainfarm"``). ``predictors``: the model's inputs-only predictors (``WIND``),
+    block-averaged from :func:`with_wind` and given beside the coarse rain as a Dataset.
+    The test ranges are read only by ``scripts/evaluate_pretrained.py``, once.
     """
     import torch
     import xarray as xr
@@ -114,8 +118,9 @@ def evaluate(model_path: Path, ds, static, frames: int, sequences: int, members:
     from xstochsr.metrics import verify
 
     torch.set_num_threads(1)
-    model = xstochsr.load_model(model_path)
-    val = subset(ds, "validation").isel(time=slice(0, frames))
+    if not isinstance(model, str) or model.endswith(".safetensors"):
+        model = xstochsr.load_model(model)
+    val = subset(ds, which).isel(time=slice(0, frames))
     val = val.isel(sequence=slice(0, sequences)).load()
     dx = float(abs(val["x"][1] - val["x"][0]))
     ens_all, obs_all, errs, c_ens, c_obs = [], [], [], [], []

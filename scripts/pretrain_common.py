@@ -72,7 +72,8 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str | list[str], out: Path
                    settings: dict,
                    resume: Path | None, description: str, license: str,
                    card_training: dict, device: str = "cpu",
-                   ablation: str = "scripts/ablate_objective.py") -> Path:
+                   ablation: str = "scripts/ablate_objective.py", static=None,
+                   predictors=None) -> Path:
     """Train with ``settings`` (a script's ``SETTINGS``), write ``out/name.{safetensors,json}``.
 
     Every training setting comes from ``settings`` so the card (which records the config
@@ -81,7 +82,9 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str | list[str], out: Path
     (fewer after Ctrl-C), the training wall time summed over resumed runs and the
     machine; returns the weights path. ``var``: one variable, or several for a joint
     model (its input range is measured over all of them). ``ablation``: the script
-    whose run ``resume`` continues (named on the card).
+    whose run ``resume`` continues (named on the card). ``static`` and ``predictors``:
+    ``xstochsr.train``'s static fine fields and inputs-only coarse predictors (the
+    input range is measured over the outputs only).
     """
     t0 = time.time()
     kw = {k: v for k, v in settings.items() if k not in ("preset", "factor", "steps", "seed")}
@@ -89,7 +92,7 @@ def train_and_save(ds: xr.Dataset, *, name: str, var: str | list[str], out: Path
     model = xstochsr.train(
         ds, var=var, factor=settings["factor"], preset=settings["preset"], steps=steps,
         seed=settings["seed"], checkpoint_dir=out / "checkpoints", resume=resume,
-        device=device, **kw,
+        device=device, static=static, predictors=predictors, **kw,
     )
     wall = time.time() - t0
     model.card.name = name

@@ -364,3 +364,61 @@ def test_joint_dataset_terrain_per_sequence(joint_static, batch_size):
             np.testing.assert_allclose(ens[v].isel(sequence=s).values,
                                        alone[v].isel(sequence=s).values, rtol=1e-5,
                                        atol=1e-5 * float(abs(alone[v]).max()))
+
+
+# --- terrain slopes, derived from the altitude when a model needs them -----------------------
+
+
+def test_terrain_slopes_of_a_plane_in_any_length_unit(coarse):
+    from xstochsr.static import terrain_slopes
+
+    topo = terrain(coarse)
+    plane = topo.copy(data=3.0 + 0.02 * topo.x.values[None, :] - 0.01 * topo.y.values[:, None])
+    s = terrain_slopes(plane)
+    np.testing.assert_allclose(s.terrain_slope_x.values, 0.02, rtol=1e-9)
+    np.testing.assert_allclose(s.terrain_slope_y.values, -0.01, rtol=1e-9)
+    assert s.terrain_slope_x.attrs["units"] == "1"
+    km = plane.assign_coords(x=plane.x / 1000, y=plane.y / 1000)
+    km.x.attrs, km.y.attrs = dict(plane.x.attrs, units="km"), dict(plane.y.attrs, units="km")
+    np.testing.assert_allclose(terrain_slopes(km).terrain_slope_x.values, 0.02, rtol=1e-9)
+    feet = (plane / 0.3048).assign_attrs(units="ft")  # the altitude in feet: still m/m
+    np.testing.assert_allclose(terrain_slopes(feet).terrain_slope_y.values, -0.01, rtol=1e-6)
+    # same as xarray's differentiate on a metre grid (what training used)
+    np.testing.assert_allclose(terrain_slopes(topo).terrain_slope_x.values,
+                               topo.differentiate("x").values, rtol=1e-12)
+
+
+def test_terrain_slopes_refuse_degrees(rng):
+    from xstochsr.static import terrain_slopes
+
+    c = latlon_field(rng, nt=1, ny=4, nx=5).isel(time=0)
+    with pytest.raises(StaticFieldError, match="projected grid"):
+        terrain_slopes(c.assign_attrs(units="m"))
+
+
+@pytest.fixture(scope="module")
+def slope_model():
+    torch.manual_seed(1)
+    cfg = GeneratorConfig(factor=F, width=16, noise_channels=4, encoder_blocks=1,
+                          init_blocks=1, static_channels=3)
+    slope = {"standard_name": None, "units": "1", "mean": 0.0, "std": 0.05,
+             "grid_spacing": ENTRY["grid_spacing"]}
+    card = ModelCard(name="tiny-slopes", units="mm h-1", variable="precip",
+                     standard_name="lwe_precipitation_rate", transform=RAIN_TRANSFORM,
+                     static=[dict(ENTRY), dict(slope, name="terrain_slope_x"),
+                             dict(slope, name="terrain_slope_y")])
+    return GANModel(Generator(cfg), card)
+
+
+def test_slopes_derived_from_the_altitude_when_not_given(slope_model, coarse):
+    from xstochsr.static import terrain_slopes
+
+    topo = terrain(coarse)
+    given = run(slope_model, coarse, xr.merge([topo, terrain_slopes(topo)]))
+    derived = run(slope_model, coarse, topo)
+    np.testing.assert_array_equal(derived.values, given.values)
+    wrong = terrain_slopes(topo) * 2
+    assert float(abs(run(slope_model, coarse, xr.merge([topo, wrong])) - given).max()) > 0
+    with pytest.raises(StaticFieldError, match="surface altitude"):
+        run(slope_model, coarse, topo.rename("orog").assign_attrs(standard_name="height")
+            .rename("hgt"))

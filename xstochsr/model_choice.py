@@ -18,7 +18,9 @@ The rules:
   and saying to pass ``model=``;
 * a Dataset (:func:`choose_joint_model`) gets a model of several variables when exactly
   one pretrained joint model finds all its channels in it (by name or standard_name,
-  units convertible, same factor); otherwise each variable is chosen for alone.
+  units convertible, same factor); otherwise each variable is chosen for alone;
+* a model that needs static fields (terrain: ``card.static``) is never chosen: it is
+  named with ``model=``, beside ``static=``.
 
 The choice is logged (``logging.getLogger("xstochsr")``, level INFO) and written to the
 output's ``history``.
@@ -162,8 +164,8 @@ def choose_joint_model(ds, variables, factor: int) -> tuple[str, str] | None:
     fits = []
     for name in _pretrained_names():
         c = pretrained_card(name)
-        if not c.channels or c.factor != factor:
-            continue
+        if not c.channels or c.factor != factor or c.static:
+            continue  # a model that needs terrain (static=) is named, never guessed
         try:
             found = match_channels(ds, c.channels, variables)
             preds = match_predictors(ds, c.predictors, found) if c.predictors else []

@@ -34,8 +34,12 @@ from .errors import StaticFieldError
 from .models.base import Downscaler, Wrapped
 
 __all__ = ["fields", "training_fields", "prepare", "attach", "check_range", "StaticInputs",
-           "check_projection", "same_projection", "grid_mapping_attrs", "RANGE_SIGMA",
-           "RANGE_RATIO"]
+           "check_projection", "same_projection", "grid_mapping_attrs", "terrain_slopes",
+           "SLOPES", "RANGE_SIGMA", "RANGE_RATIO"]
+
+#: Static fields :func:`prepare` derives from the surface altitude when a model's card
+#: lists them and ``static=`` does not hold them: name -> the axis of the slope.
+SLOPES = {"terrain_slope_x": "x", "terrain_slope_y": "y"}
 
 #: Warn when a field's mean lies more than this many training std from the training mean.
 RANGE_SIGMA = 3.0
@@ -94,6 +98,77 @@ def fields(static: Any, ds: xr.Dataset | xr.DataArray | None = None) -> list[xr.
 
 def _name(da: xr.DataArray) -> str:
     return str(da.name) if da.name is not None else "static"
+
+
+def terrain_slopes(altitude: xr.DataArray) -> xr.Dataset:
+    """Slopes of a surface altitude along its projected x and y axes, in m/m.
+
+    Centred differences in the interior, one-sided at the edges
+    (:meth:`xarray.DataArray.differentiate`), with the coordinates in metres (any length
+    unit converts) and the altitude in metres. This is how the slope predictors of
+    terrain-aware models are made in training, and what ``downscale`` computes from
+    ``static=topo`` when a model needs ``terrain_slope_x``/``terrain_slope_y``
+    (:data:`SLOPES`) and they are not given.
+
+    Parameters
+    ----------
+    altitude : xarray.DataArray
+        ``([...,] Y, X)`` on a projected grid: x/y coordinates with length units (CF
+        axes found by cf-xarray), the field in a length unit (``m``, ``ft``...).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``terrain_slope_x``, ``terrain_slope_y`` on ``altitude``'s grid, units ``"1"``.
+
+    Raises
+    ------
+    StaticFieldError
+        Coordinates in degrees (regrid to a projected grid first) or without a length
+        unit.
+    """
+    from . import units as U
+    from .grid import find_axes
+
+    axes = find_axes(altitude)
+    h = U.to_units(altitude, "m") if altitude.attrs.get("units") else altitude
+    out = {}
+    for name, which in SLOPES.items():
+        dim = axes.x if which == "x" else axes.y
+        c = altitude[dim]
+        cu = str(c.attrs.get("units") or "m")
+        try:
+            scale = U.affine(cu, "m")[0]
+        except Exception:  # degrees, or no length unit
+            raise StaticFieldError(
+                f"Slopes need a projected grid: the {which} coordinate {dim!r} is in {cu!r}. "
+                "Regrid the altitude onto a projected grid in metres first "
+                "(xstochsr.regrid), or give terrain_slope_x/terrain_slope_y yourself."
+            ) from None
+        d = h.assign_coords({dim: c * scale}).differentiate(dim).assign_coords({dim: c})
+        out[name] = d.assign_attrs(units="1", long_name=f"slope of surface_altitude along {which}")
+    return xr.Dataset(out)
+
+
+def _with_slopes(entries: list[dict], found: list[xr.DataArray]) -> list[xr.DataArray]:
+    """Add the :data:`SLOPES` a card lists and ``found`` lacks, from its altitude.
+
+    The altitude is the field with standard_name ``surface_altitude``, else that name.
+    """
+    have = {_name(f) for f in found}
+    need = [e["name"] for e in entries if e["name"] in SLOPES and e["name"] not in have]
+    if not need:
+        return found
+    alt = [f for f in found if f.attrs.get("standard_name") == "surface_altitude"] or [
+        f for f in found if _name(f) == "surface_altitude"]
+    if len(alt) != 1:
+        raise StaticFieldError(
+            f"The model needs {need}: give them in static=, or give the surface altitude "
+            "(standard_name 'surface_altitude') and they are derived from it "
+            "(xstochsr.static.terrain_slopes).")
+    slopes = terrain_slopes(alt[0])
+    gm = {k: v for k, v in alt[0].attrs.items() if k == "grid_mapping"}
+    return [*found, *(slopes[n].assign_attrs(gm) for n in need)]
 
 
 # --- grid mappings --------------------------------------------------------------------------
@@ -480,7 +555,7 @@ def prepare(static: Any, model: Downscaler, da: xr.DataArray, axes, factor: int,
     if not entries:
         return None
     other = [d for d in other if d != CHANNEL_DIM]  # a sequence's variables share its terrain
-    chosen = _match(entries, fields(static), model.name)
+    chosen = _match(entries, _with_slopes(entries, fields(static)), model.name)
     coords = fine_coords(da, axes, factor)
     ny, nx = da.sizes[axes.y] * factor, da.sizes[axes.x] * factor
     ref = xr.DataArray(np.zeros((ny, nx), np.float32), dims=(axes.y, axes.x),
