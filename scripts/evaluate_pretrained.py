@@ -41,6 +41,17 @@ vorticity LSD, kinetic-energy slope error and LSD) beside bilinear and the shipp
 one-component model ``qg-wind-x8`` run on u and on v; gates: CRPS of u and of v below
 bilinear's and outlier proportions <= 2 x calibrated.
 
+Terrain-aware rain (a card with static predictors, ``orographic-rain-x8``): set
+``orographic``, the validation or test *mountain ranges* of
+``scripts/make_orographic_sequences.py``'s file (first ``--frames`` frames of the first
+``--sequences`` of the subset; the test ranges are terrain no training sequence saw),
+scored by ``scripts/ablate_terrain.py``'s ``evaluate`` (CRPS, wet rank KS and outliers,
+LSD, and the error of the windward/lee rain contrast) beside the *terrain-blind* model of
+the same ablation and budget (``--blind``: same inputs but the terrain), bilinear and
+RainFARM. Gates: CRPS and windward/lee contrast error below the terrain-blind model's
+(issue 13: it ships only if the terrain helps on unseen ranges); CRPS below bilinear's
+and at most 0.85 x RainFARM's; wet rank KS <= 0.08 and outliers <= 1.5 x calibrated.
+
 Rows: ``model`` is the generator as ``downscale`` runs it by default (coarse means
 conserved where the model has no constraint layer), ``model_raw`` the bare network. With
 ``--ship`` and a pass (or, with ``--ship-anyway``, a model that beats the shipped one on
@@ -87,7 +98,18 @@ RECIPES = {
                           fss_threshold=0.1, script="scripts/train_qg_wind_x8.py"),
     "wind_pair": dict(baselines=INTERPOLATION_METHODS, single="qg-wind-x8",
                       script="scripts/train_qg_uv_x8.py"),
+    "terrain": dict(baselines=("bilinear", "rainfarm"), fss_threshold=1.0,
+                    script="scripts/train_orographic_rain_x8.py"),
 }
+#: The terrain-shaped rain sequences (scripts/make_orographic_sequences.py)
+TERRAIN = Path.home() / ".cache" / "xstochsr" / "training" / "orographic_sequences.nc"
+#: What each terrain-set column of ablate_terrain.evaluate is called on a card
+TERRAIN_KEYS = {"crps": "crps", "rank_ks_wet": "rank_ks_wet",
+                "rank_outlier_proportion_wet": "outlier_proportion_wet",
+                "log_spectral_distance": "lsd_db",
+                "contrast_log_error": "windward_lee_log_error",
+                "contrast_members": "windward_lee_members",
+                "contrast_truth": "windward_lee_truth"}
 
 
 def best_interpolator(rows: dict, key: str) -> tuple[str, float]:
@@ -112,6 +134,9 @@ REPRODUCIBILITY = {
                           members=4, seed=7),
     "wind_pair": dict(sample="blizzard_1996_500hpa", variable=["ua", "va"],
                       isel={"time": [8, 10]}, members=4, seed=7),
+    "terrain": dict(sample="orographic_rain_tian_shan", variable="rain_rate",
+                    isel={"time": [0, 2], "y": [64, 192], "x": [64, 192]}, members=4,
+                    seed=7, static="surface_altitude", predictors=["ua", "va"]),
 }
 
 
@@ -318,10 +343,69 @@ def reproducibility_case(model, recipe: dict, case: dict) -> dict:
     return {**case, "fss_threshold": recipe["fss_threshold"], "model": row}
 
 
+def terrain_scores(model, subset: str, frames: int, sequences: int, members: int,
+                   seed: int, blind: Path | None = None, data: Path = TERRAIN) -> dict:
+    """Rows ``model_raw``, the terrain-blind model and the baselines on set ``orographic``.
+
+    Scored by ``ablate_terrain.evaluate`` (the code the ablation chose the arm with) on
+    the first ``sequences`` of the file's subset ``subset``; interpolators with one
+    member (they are deterministic), the rest with ``members``.
+    """
+    import ablate_terrain as at
+
+    if not data.exists():
+        raise SystemExit(f"{data} is missing: write it with python "
+                         "scripts/make_orographic_sequences.py")
+    ds = at.with_slopes(xr.open_dataset(data))
+
+    def score(m, n):
+        card = getattr(m, "card", None)
+        static = [e["name"] for e in card.static] if card is not None and card.static else None
+        preds = [q["name"] for q in card.predictors or []] if card is not None else []
+        row = at.evaluate(m, ds, static, frames, sequences, n, seed, predictors=preds or None,
+                          which=subset)
+        return {TERRAIN_KEYS[k]: v for k, v in row.items() if k in TERRAIN_KEYS}
+
+    rows = {"model_raw": score(model, members)}
+    if blind is not None:
+        bm = xstochsr.load_model(blind)
+        rows[f"terrain-blind ({Path(blind).resolve().parent.name})"] = score(bm, members)
+    for b in RECIPES["terrain"]["baselines"]:
+        rows[b] = score(b, 1 if b in INTERPOLATION_METHODS else members)
+    return rows
+
+
+def terrain_case(model, case: dict) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+    """``(ens, truth, coarse)`` of a terrain model on its sample: the coarse rain and
+    wind as a Dataset, the altitude as ``static=`` (slopes derived by ``downscale``)."""
+    ds = datasets.open_sample(case["sample"])
+    ds = ds.isel({d: slice(*ab) for d, ab in case["isel"].items() if d in ds.dims})
+    f = model.card.factor
+    names = [case["variable"], *case.get("predictors", [])]
+    coarse = xr.Dataset({n: coarsen_field(ds[n].load(), f) for n in names})
+    ens = xstochsr.downscale(coarse, factor=f, members=case["members"], model=model,
+                             seed=case["seed"], progress=False, precision="float32",
+                             static=ds[case["static"]])[case["variable"]]
+    truth = ds[case["variable"]].load()
+    return ens, match_grid(truth, ens), coarse[case["variable"]]
+
+
+def terrain_reproducibility(model, case: dict) -> dict:
+    """A terrain model's small recorded case (``REPRODUCIBILITY["terrain"]``), scored by
+    :func:`xstochsr.demo.score_table` as the one-variable models' cases are."""
+    ens, truth, coarse = terrain_case(model, case)
+    row = score_table(ens, truth, coarse, model.card.factor, seed=case["seed"],
+                      threshold=RECIPES["terrain"]["fss_threshold"])
+    return {**case, "fss_threshold": RECIPES["terrain"]["fss_threshold"], "model": row}
+
+
 def _table(title: str, scores: dict) -> str:
     from xstochsr.demo import _format_table
     from xstochsr.models.card_markdown import PAIR_COLUMNS
 
+    if any("windward_lee_log_error" in row for row in scores.values()):  # terrain rows
+        return "\n".join([title, *(f"  {method}: " + ", ".join(
+            f"{k} {v:.4g}" for k, v in row.items()) for method, row in scores.items())])
     if not any(PAIR_COLUMNS[0][0] in row for row in scores.values()):
         return f"{title}\n{_format_table(scores)}"
     lines = [title]  # a wind pair: the physics columns the card shows
@@ -366,6 +450,27 @@ def _wind_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
              raw["outlier_proportion"] <= 2 * cal)]
 
 
+def _terrain_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
+    """Issue 13's: better than the terrain-blind model on unseen ranges; issue 10's floor."""
+    out = []
+    blind = [k for k in rows if k.startswith("terrain-blind")]
+    for k in blind:
+        out.append(("CRPS below the terrain-blind model's", raw["crps"], rows[k]["crps"],
+                    raw["crps"] < rows[k]["crps"]))
+        b = rows[k]["windward_lee_log_error"]
+        out.append(("windward/lee log-contrast error below the terrain-blind model's",
+                    raw["windward_lee_log_error"], b, raw["windward_lee_log_error"] < b))
+    out.append(("CRPS below bilinear's", raw["crps"], rows["bilinear"]["crps"],
+                raw["crps"] < rows["bilinear"]["crps"]))
+    lim = 0.85 * rows["rainfarm"]["crps"]
+    out.append(("CRPS <= 0.85 x RainFARM's", raw["crps"], lim, raw["crps"] <= lim))
+    out.append(("wet rank KS <= 0.08", raw["rank_ks_wet"], 0.08, raw["rank_ks_wet"] <= 0.08))
+    cal = 1.5 * raw["outlier_proportion_calibrated"]
+    out.append(("wet outliers <= 1.5 x calibrated", raw["outlier_proportion_wet"], cal,
+                raw["outlier_proportion_wet"] <= cal))
+    return out
+
+
 def _pair_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
     lim = 2 * raw["outlier_proportion_calibrated"]
     out = []
@@ -378,11 +483,12 @@ def _pair_gates(raw: dict, rows: dict) -> list[tuple[str, float, float, bool]]:
 
 def gate(scores: dict, kind: str) -> tuple[bool, list[dict]]:
     """Judge every gate on every set; returns (all passed, one record per gate and set)."""
-    rules = {"lwe_precipitation_rate": _rain_gates, "wind_pair": _pair_gates}.get(
-        kind, _wind_gates)
+    rules = {"lwe_precipitation_rate": _rain_gates, "wind_pair": _pair_gates,
+             "terrain": _terrain_gates}.get(kind, _wind_gates)
     records = []
     for name, rows in scores.items():
-        for what, value, limit, ok in rules(rows.get("model_raw", rows["model"]), rows):
+        raw = rows["model_raw"] if "model_raw" in rows else rows["model"]
+        for what, value, limit, ok in rules(raw, rows):
             records.append({"set": name, "gate": what, "value": round(value, 5),
                             "limit": round(limit, 5), "passed": bool(ok)})
     return all(r["passed"] for r in records), records
@@ -439,6 +545,11 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=6)
     p.add_argument("--sequences", type=int, default=8)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--blind", type=Path, default=None,
+                   help="terrain models: the terrain-blind model of the same ablation and "
+                        "budget, scored beside it (its gates)")
+    p.add_argument("--terrain-data", type=Path, default=TERRAIN,
+                   help="scripts/make_orographic_sequences.py's file")
     p.add_argument("--ship", action="store_true", help="ship when every gate passes")
     p.add_argument("--ship-anyway", action="store_true",
                    help="with --ship: ship even if gates fail (when the model beats the shipped "
@@ -458,11 +569,13 @@ def main(argv=None) -> int:
 
     model = xstochsr.load_model(args.model)
     f = model.card.factor
-    kind = "wind_pair" if model.card.channels else model.card.standard_name
+    kind = ("terrain" if model.card.static else
+            "wind_pair" if model.card.channels else model.card.standard_name)
     recipe = RECIPES[kind]
     card_path = args.model.with_name(args.model.name + ".json") if not args.model.suffix \
         else args.model.with_suffix(".json")
     repro = (pair_reproducibility(model, REPRODUCIBILITY[kind]) if kind == "wind_pair"
+             else terrain_reproducibility(model, REPRODUCIBILITY[kind]) if kind == "terrain"
              else reproducibility_case(model, recipe, REPRODUCIBILITY[kind]))
     print("reproducibility case:", json.dumps(repro["model"]))
     if args.reproducibility_only:
@@ -474,8 +587,8 @@ def main(argv=None) -> int:
             print(f"re-registered {model.card.name} in xstochsr/data and data_registry.txt")
         return 0
     if args.precision_check:
-        if kind == "wind_pair":
-            p.error("--precision-check scores one-variable models only")
+        if kind in ("wind_pair", "terrain"):
+            p.error("--precision-check scores one-variable models without terrain only")
         cases = (qg_cases(args.subset, args.frames, args.sequences) if kind == "eastward_wind"
                  else sim_cases(args.sim, args.subset, args.frames, args.sequences))
         check = precision_check(model, cases, f, args.members, args.seed)
@@ -495,6 +608,13 @@ def main(argv=None) -> int:
         sets = None
         scores = {"qg_atmos": pair_scores(model, args.subset, args.frames, args.sequences,
                                           args.members, args.seed)}
+    elif kind == "terrain":
+        sets = None
+        scores = {"orographic": terrain_scores(model, args.subset, args.frames,
+                                               args.sequences, args.members, args.seed,
+                                               args.blind, args.terrain_data)}
+        for row in scores["orographic"].values():
+            row["outlier_proportion_calibrated"] = 2 / (args.members + 1)
     elif kind == "eastward_wind":
         sets = {"qg": qg_cases(args.subset, args.frames, args.sequences)}
     else:

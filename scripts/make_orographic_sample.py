@@ -49,6 +49,19 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _latlon(crs, x: np.ndarray, y: np.ndarray) -> dict:
+    """2-D latitude and longitude of the cell centres (CF auxiliary coordinates)."""
+    from pyproj import Transformer
+
+    xx, yy = np.meshgrid(x, y)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xx, yy)
+    return {"lat": (("y", "x"), lat.astype("float32"), {
+                "standard_name": "latitude", "long_name": "latitude", "units": "degrees_north"}),
+            "lon": (("y", "x"), lon.astype("float32"), {
+                "standard_name": "longitude", "long_name": "longitude",
+                "units": "degrees_east"})}
+
+
 def build(data: Path, sequence: int, frames: int) -> xr.Dataset:
     """The sample Dataset of ``sequence`` (a validation sequence) of ``data``."""
     import pyproj
@@ -84,7 +97,8 @@ def build(data: Path, sequence: int, frames: int) -> xr.Dataset:
          **wind,
          "crs": ((), np.int32(0), gm)},
         coords={"time": one["time"], "x": one["x"], "y": one["y"],
-                "x_bounds": one["x_bounds"], "y_bounds": one["y_bounds"]})
+                "x_bounds": one["x_bounds"], "y_bounds": one["y_bounds"],
+                **_latlon(crs, one["x"].values, one["y"].values)})
     ds["time"].attrs = {"standard_name": "time", "axis": "T"}
     ds.attrs = {
         "Conventions": "CF-1.10",

@@ -92,3 +92,21 @@ def test_evaluate_keeps_the_bare_networks_members_for_a_qq_figure(tmp_path):
     path = tmp_path / "img" / "qq.png"
     ep.qq_figure({"sim": kept, "real": kept}, path, "title")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_terrain_gates_compare_with_the_terrain_blind_model():
+    def row(crps, err, ks=0.05, out=0.2):
+        return {"crps": crps, "windward_lee_log_error": err, "rank_ks_wet": ks,
+                "outlier_proportion_wet": out, "outlier_proportion_calibrated": 2 / 11}
+
+    rows = {"model_raw": row(0.40, 0.30, out=0.3), "terrain-blind (blind+wind)": row(0.42, 0.25),
+            "bilinear": row(0.60, 0.5), "rainfarm": row(0.55, 0.4)}
+    gates = ep._terrain_gates(rows["model_raw"], rows)
+    verdict = {g[0]: g[3] for g in gates}
+    assert verdict["CRPS below the terrain-blind model's"]
+    assert not verdict["windward/lee log-contrast error below the terrain-blind model's"]
+    assert verdict["CRPS below bilinear's"] and verdict["CRPS <= 0.85 x RainFARM's"]
+    assert verdict["wet rank KS <= 0.08"]
+    assert not verdict["wet outliers <= 1.5 x calibrated"]  # 0.3 > 1.5 x 2 / 11
+    ok, records = ep.gate({"orographic": rows}, "terrain")
+    assert not ok and len(records) == len(gates)

@@ -11,10 +11,11 @@ import json
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 import xstochsr
 from xstochsr import datasets
-from xstochsr.errors import UnknownModelError
+from xstochsr.errors import StaticFieldError, UnknownModelError
 from xstochsr.grid import coarsen_field
 from xstochsr.models.gan import GANModel
 from xstochsr.models.generator import Generator, GeneratorConfig
@@ -48,7 +49,8 @@ def test_loads_and_matches_its_card(name):
     card = pretrained_card(name)
     assert model.card.to_dict() == card.to_dict()
     assert card.name == name and card.kind == "generator"
-    assert card.factor == 8 and card.units
+    # units: the model's, or each channel's (a model with coarse predictors)
+    assert card.factor == 8 and (card.units or all(c["units"] for c in card.channels))
     # one standard_name, or one per variable for a joint model
     assert card.standard_name or all(c["standard_name"] for c in card.channels)
     # the weights are exactly the architecture the card describes
@@ -93,6 +95,8 @@ def test_card_records_training_and_a_passed_gate(name):
 @pytest.mark.parametrize("name", PRETRAINED)
 def test_downscales_its_sample(name):
     card = pretrained_card(name)
+    if card.static:
+        return _downscales_with_terrain(name, card)
     if card.channels:
         return _downscales_jointly(name, card)
     sample, var = _sample_for(card)
@@ -113,6 +117,28 @@ def test_downscales_its_sample(name):
     back = coarsen_field(ens, card.factor)
     np.testing.assert_allclose(back.values, np.broadcast_to(coarse.values, back.shape),
                                rtol=1e-4, atol=1e-4 * float(abs(coarse).max()))
+
+
+def _downscales_with_terrain(name, card):
+    """A terrain model on its sample: coarse rain and wind, the altitude as static=."""
+    import sys
+
+    from repo_files import ROOT, load_script
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    ep = load_script("scripts/evaluate_pretrained.py", "evaluate_pretrained")
+    case = dict(card.scores["reproducibility"], members=3, seed=3)
+    ens, truth, coarse = ep.terrain_case(xstochsr.load_model(name), case)
+    assert ens.sizes["realization"] == 3 and np.isfinite(ens.values).all()
+    assert ens.attrs["units"] == truth.attrs["units"] and float(ens.min()) >= 0
+    assert float(abs(ens.isel(realization=0) - ens.isel(realization=1)).max()) > 0
+    back = coarsen_field(ens, card.factor)  # the multiplicative layer keeps block means
+    np.testing.assert_allclose(back.values, np.broadcast_to(coarse.values, back.shape),
+                               rtol=1e-4, atol=1e-4)
+    with pytest.raises(StaticFieldError):  # it needs the terrain
+        xstochsr.downscale(xr.Dataset({v: coarsen_field(datasets.open_sample(
+            case["sample"])[v].isel(time=slice(0, 1)), 8) for v in ("rain_rate", "ua", "va")}),
+            model=name, members=1, progress=False)
 
 
 def _downscales_jointly(name, card):
@@ -151,6 +177,17 @@ def test_card_scores_recomputed_from_the_shipped_weights(name):
                   f"scripts/evaluate_pretrained.py xstochsr/data/{name} "
                   "--reproducibility-only --ship")
     card = pretrained_card(name)
+    if card.static:  # a terrain model on its sample, scored as the one-variable models
+        import sys
+
+        from repo_files import ROOT, load_script
+
+        sys.path.insert(0, str(ROOT / "scripts"))
+        ep = load_script("scripts/evaluate_pretrained.py", "evaluate_pretrained")
+        got = ep.terrain_reproducibility(xstochsr.load_model(name), case)["model"]
+        for key in ("crps", "crps_pool4_avg", "rmse", "lsd_db", "q99_ratio"):
+            assert got[key] == pytest.approx(case["model"][key], rel=1e-3), key
+        return
     if card.channels:  # a joint wind model on real coarse winds: its ensemble statistics
         import sys
 

@@ -20,7 +20,10 @@ COLUMNS = (("crps", "CRPS"), ("rank_ks", "rank KS"), ("outlier_proportion", "out
 #: further columns, shown when a card's rows have them (cards scored since issue 10)
 EXTRA_COLUMNS = (("rank_ks_wet", "wet rank KS"), ("outlier_proportion_wet", "wet outliers"),
                  ("lag1", "lag-1"), ("lag1_truth", "truth lag-1"),
-                 ("block_edge", "block-edge"), ("block_edge_truth", "truth block-edge"))
+                 ("block_edge", "block-edge"), ("block_edge_truth", "truth block-edge"),
+                 ("windward_lee_log_error", "windward/lee log-contrast error"),
+                 ("windward_lee_members", "windward/lee contrast, members"),
+                 ("windward_lee_truth", "truth's"))
 #: the extremes, a table of their own where a card's rows have them (ratios of the
 #: members' statistic to the truth's: 1 is best)
 EXTREME_COLUMNS = (("q90_ratio", "q90 ratio"), ("q99_ratio", "q99 ratio"),
@@ -91,6 +94,14 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
             f'ens = da.sr.downscale(model="{card.name}", factor={card.factor}, members=10)')
     lines = [f"{h} `{card.name}`", "", card.description, "",
              "```python", call, "```", "", "| | |", "|---|---|"]
+    static = getattr(card, "static", None) or []
+    preds = getattr(card, "predictors", None) or []
+    if static:  # a terrain model: a Dataset of the coarse field and its predictors
+        call = (f'ens = coarse.sr.downscale(model="{card.name}", members=10, static=topo)'
+                "  # coarse: a Dataset holding "
+                + ", ".join(c.get("standard_name") or c["name"] for c in (*chans, *preds))
+                + "; topo: " + (static[0].get("standard_name") or static[0]["name"]))
+        lines[6] = call
     if chans:
         lines += [f"| field {k + 1} of {len(chans)} | `{c['name']}`, standard_name "
                   f"`{c.get('standard_name')}`, in `{c.get('units')}` |"
@@ -98,6 +109,8 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
     else:
         lines.append(f"| field | `{card.variable}`, standard_name `{card.standard_name}`, "
                      f"in `{card.units}` |")
+    lines += [f"| coarse predictor `{q['name']}` (seen, not downscaled) | standard_name "
+              f"`{q.get('standard_name')}`, in `{q.get('units')}` |" for q in preds]
     lines.append(f"| factor | {card.factor} |")
     if card.native_grid_spacing:
         g = card.native_grid_spacing
