@@ -85,9 +85,17 @@ def downscale_case(model, case: xr.Dataset, factor: int, members: int, seed: int
     from xstochsr.grid import coarsen_field
 
     coarse = coarsen_field(case["rain_rate"], factor)
-    ens = xstochsr.downscale(coarse, factor=factor, members=members, model=model,
+    preds = [q["name"] for q in getattr(model.card, "predictors", None) or []]
+    src: xr.DataArray | xr.Dataset = coarse
+    if preds:  # a model that also sees the coarse steering wind (ablate_terrain.WIND)
+        from ablate_terrain import with_wind
+
+        wind = with_wind(case[["rain_rate", "eastward_wind", "northward_wind"]])
+        src = xr.Dataset({"rain_rate": coarse,
+                          **{n: coarsen_field(wind[n], factor) for n in preds}})
+    ens = xstochsr.downscale(src, factor=factor, members=members, model=model,
                              seed=seed, static=case["surface_altitude"], progress=False)
-    return ens, coarse
+    return (ens["rain_rate"] if preds else ens), coarse
 
 
 def contrast(rain: np.ndarray, case: xr.Dataset, frame: int) -> float:
