@@ -244,3 +244,20 @@ def test_command_line_trains_rain_with_predictors(tmp_path):
     model = xstochsr.load_model(tmp_path / "out" / "precip-x4.safetensors")
     assert [p["name"] for p in model.card.predictors] == ["ua", "va"]
     assert model.generator.config.in_channels == 3
+
+
+def test_command_line_downscales_a_dataset_for_a_model_with_predictors(rain_model, tmp_path):
+    from xstochsr.cli import main
+
+    rain_model.save(tmp_path / "m")
+    coarse = coarse_of(rain_and_wind(seed=6, sequences=None, frames=3))
+    coarse.to_netcdf(tmp_path / "coarse.nc")
+    args = ["downscale", str(tmp_path / "coarse.nc"), str(tmp_path / "ens.nc"), "--members",
+            "2", "--seed", "1", "--model", str(tmp_path / "m.safetensors"), "--no-progress"]
+    assert main(args) == 0
+    want = coarse.sr.downscale(model=rain_model, factor=4, members=2, seed=1, progress=False)
+    with xr.open_dataset(tmp_path / "ens.nc") as out:
+        assert "precip" in out.data_vars and "ua" not in out.data_vars
+        np.testing.assert_allclose(out.precip.values, want.precip.values, rtol=1e-5,
+                                   atol=1e-6)
+    assert main(args[:2] + [str(tmp_path / "ens.zarr")] + args[3:]) == 2  # refused, named

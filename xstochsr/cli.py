@@ -152,12 +152,25 @@ def _scheduler(args):
     return connect(args.scheduler, timeout=timeout)
 
 
+def _joint_model(model: str | None):
+    """Return the model of ``--model`` if it takes several variables (a Dataset), else None."""
+    if model is None:
+        return None
+    from .models.registry import load_model
+
+    m = load_model(model)
+    return m if getattr(m.card, "channels", None) else None
+
+
 def _chunk_time(da, time_chunk: int | None):
-    """Chunk ``da`` along time so ``downscale`` returns lazy output for the scheduler."""
+    """Chunk ``da`` (or a Dataset) along time so ``downscale`` returns lazy output."""
+    import xarray as xr
+
     from .api import DEFAULT_TIME_CHUNK
     from .grid import find_axes
 
-    t = find_axes(da).t
+    first = da[next(iter(da.data_vars))] if isinstance(da, xr.Dataset) else da
+    t = find_axes(first).t
     if t is None:
         return da.chunk()
     return da.chunk({t: time_chunk or DEFAULT_TIME_CHUNK})
@@ -169,6 +182,8 @@ def _run_downscale(args) -> int:
 
 
 def _downscale_file(args) -> int:
+    import xarray as xr
+
     from .api import downscale
     from .cf_output import netcdf_encoding, to_cf_dataset
     from .io import write_netcdf
@@ -181,16 +196,34 @@ def _downscale_file(args) -> int:
     if args.static:
         with _open(args.static, "static field") as sds:
             static = sds.load()
+    joint = _joint_model(args.model)
     if args.output.rstrip("/").endswith(".zarr"):
+        if joint is not None:
+            from .errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"Model {joint.name!r} takes several variables (a Dataset); write its "
+                "ensemble to a netCDF file (.nc), or call xstochsr.downscale_to_zarr on "
+                "each output from Python.")
         return _downscale_to_zarr(args, target, static)
     with _open(args.input) as ds:
-        da = _pick(ds, args.var, args.input).load()
+        # a model of several variables (or with coarse predictors) takes the Dataset
+        da = ds.load() if joint is not None else _pick(ds, args.var, args.input).load()
         global_attrs = dict(ds.attrs)
     if args.scheduler is not None:  # lazy: the tasks run on the scheduler's workers
         da = _chunk_time(da, args.time_chunk)
-    ens = downscale(da, progress=_progress(args), **_downscale_kwargs(args, target, static))
+    kw = _downscale_kwargs(args, target, static)
+    if joint is not None:
+        kw["model"] = joint
+    ens = downscale(da, progress=_progress(args), **kw)
     if args.scheduler is not None:
         ens = ens.compute()
+    if isinstance(ens, xr.Dataset):  # one CF variable per downscaled variable
+        out = xr.merge([to_cf_dataset(ens[v], attrs=global_attrs) for v in ens.data_vars],
+                       combine_attrs="override")
+        write_netcdf(out, args.output, encoding=netcdf_encoding(out))
+        print(f"wrote {args.output}: {dict(ens.sizes)} ({', '.join(map(str, ens.data_vars))})")
+        return 0
     out = to_cf_dataset(ens, attrs=global_attrs)
     write_netcdf(out, args.output, encoding=netcdf_encoding(out))
     print(f"wrote {args.output}: {dict(ens.sizes)} ({ens.attrs['history'].splitlines()[-1]})")
