@@ -88,3 +88,33 @@ def test_figure_of_a_tiny_untrained_model(terrain_model, tmp_path):
     assert all(np.isfinite(v) and v > 0 for v in said.values())
     truth = case["rain_rate"].isel(time=2).values
     assert said["truth"] == pt.contrast(truth, case, 2)
+
+
+def test_a_model_that_also_sees_the_wind_gets_it(terrain_model):
+    import torch
+
+    from xstochsr.models.base import ModelCard
+    from xstochsr.models.gan import GANModel
+    from xstochsr.models.generator import Generator, GeneratorConfig
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(factor=F, width=16, noise_channels=4, encoder_blocks=1,
+                          init_blocks=1, static_channels=1, in_channels=3, out_channels=1)
+    wind = {"kind": "standardize", "mean": 0.0, "std": 8.0}
+    entry = {"name": "rain_rate", "standard_name": "lwe_precipitation_rate",
+             "long_name": None, "units": "mm h-1"}
+    card = ModelCard(name="tiny-wind", factor=F, variable="rain_rate",
+                     standard_name="lwe_precipitation_rate",
+                     transform={"kind": "channels", "channels": [RAIN_TRANSFORM, wind, wind]},
+                     static=terrain_model.card.static, channels=[entry],
+                     predictors=[dict(entry, name="ua", standard_name="eastward_wind",
+                                      units="m s-1"),
+                                 dict(entry, name="va", standard_name="northward_wind",
+                                      units="m s-1")])
+    model = GANModel(Generator(cfg), card)
+    case = pt.validation_case(sequences(), frames=2)
+    ens, coarse = pt.downscale_case(model, case, F, members=2, seed=0)
+    assert ens.dims == ("realization", "time", "y", "x") and ens.shape == (2, 2, 32, 32)
+    turned = case.assign(eastward_wind=-case["eastward_wind"])
+    other, _ = pt.downscale_case(model, turned, F, members=2, seed=0)
+    assert float(abs(other - ens).max()) > 0  # the wind reaches the network
