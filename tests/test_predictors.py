@@ -261,3 +261,21 @@ def test_command_line_downscales_a_dataset_for_a_model_with_predictors(rain_mode
         np.testing.assert_allclose(out.precip.values, want.precip.values, rtol=1e-5,
                                    atol=1e-6)
     assert main(args[:2] + [str(tmp_path / "ens.zarr")] + args[3:]) == 2  # refused, named
+
+
+def test_training_range_of_a_rain_model_ignores_its_wind_predictors(rain_model):
+    import copy
+    import warnings
+
+    from xstochsr.training_range import OutOfRangeWarning, measure
+
+    coarse = coarse_of(rain_and_wind(seed=7, sequences=None, frames=3))
+    m = copy.deepcopy(rain_model)
+    m.card.training_range = measure(coarse.precip, source="precip, block means by 4")
+    windy = coarse.assign(ua=coarse.ua * 30, va=coarse.va * 30)  # gales: not the range's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutOfRangeWarning)
+        windy.sr.downscale(model=m, factor=4, members=1, seed=0, progress=False)
+    with pytest.warns(OutOfRangeWarning):  # heavier rain than trained on still warns
+        coarse.assign(precip=coarse.precip * 50).sr.downscale(model=m, factor=4, members=1,
+                                                              seed=0, progress=False)
