@@ -344,7 +344,7 @@ def reproducibility_case(model, recipe: dict, case: dict) -> dict:
 
 
 def terrain_scores(model, subset: str, frames: int, sequences: int, members: int,
-                   seed: int, blind: Path | None = None, data: Path = TERRAIN) -> dict:
+                   seed: int, blind: list[Path] = (), data: Path = TERRAIN) -> dict:
     """Rows ``model_raw``, the terrain-blind model and the baselines on set ``orographic``.
 
     Scored by ``ablate_terrain.evaluate`` (the code the ablation chose the arm with) on
@@ -367,9 +367,9 @@ def terrain_scores(model, subset: str, frames: int, sequences: int, members: int
         return {TERRAIN_KEYS[k]: v for k, v in row.items() if k in TERRAIN_KEYS}
 
     rows = {"model_raw": score(model, members)}
-    if blind is not None:
-        bm = xstochsr.load_model(blind)
-        rows[f"terrain-blind ({Path(blind).resolve().parent.name})"] = score(bm, members)
+    for path in blind:
+        rows[f"terrain-blind ({Path(path).resolve().parent.name})"] = score(
+            xstochsr.load_model(path), members)
     for b in RECIPES["terrain"]["baselines"]:
         rows[b] = score(b, 1 if b in INTERPOLATION_METHODS else members)
     return rows
@@ -545,9 +545,9 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=6)
     p.add_argument("--sequences", type=int, default=8)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--blind", type=Path, default=None,
-                   help="terrain models: the terrain-blind model of the same ablation and "
-                        "budget, scored beside it (its gates)")
+    p.add_argument("--blind", type=Path, action="append", default=[],
+                   help="terrain models: a terrain-blind model of the same ablation and "
+                        "budget, scored beside it (gates against each; repeatable)")
     p.add_argument("--terrain-data", type=Path, default=TERRAIN,
                    help="scripts/make_orographic_sequences.py's file")
     p.add_argument("--ship", action="store_true", help="ship when every gate passes")

@@ -1,4 +1,9 @@
-"""Train the pretrained terrain-aware rain generator ``orographic-rain-x8``.
+"""Train the terrain-aware rain generator ``orographic-rain-x8`` (a candidate: not shipped).
+
+Not shipped: on the test ranges (read once, 2026-12-01) it placed rain on windward slopes
+better than the terrain-blind models of the same budget but had a higher CRPS than them,
+so it failed issue 13's gate (docs/terrain.md, "The candidate on the test ranges"). This
+script rebuilds exactly the candidate that was scored.
 
 Data: the *training* mountain ranges of ``scripts/make_orographic_sequences.py``'s file
 (12 ranges, 96 sequences x 24 frames of 256 x 256 cells of 3 km, 10 min apart; split by
@@ -22,6 +27,7 @@ train::
     python scripts/train_orographic_rain_x8.py --resume runs/terrain3/<ARM>/checkpoints
     python scripts/evaluate_pretrained.py runs/orographic-rain-x8/orographic-rain-x8 \\
         --subset test --sequences 15 --frames 8 --members 10 \\
+        --blind runs/terrain3/blind/model.safetensors \\
         --blind runs/terrain3/blind+wind/model.safetensors --ship
 
 Without ``--resume`` the same settings train from scratch for ``SETTINGS["steps"]``
