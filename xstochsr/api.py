@@ -361,6 +361,8 @@ def downscale(
         them (its card's ``static``): matched by standard_name, regridded onto the exact
         fine grid of the output when given on another grid, converted to the card's
         units; required by such models, refused by others (:mod:`xstochsr.static`).
+        Slopes a card lists (``terrain_slope_x``, ``terrain_slope_y``) are derived from
+        the given surface altitude when not given (:func:`xstochsr.static.terrain_slopes`).
     precision : {"auto", "float32", "bfloat16"}, default "auto"
         Arithmetic of the network: ``"auto"`` is bfloat16 (autocast) only where the
         device has native bfloat16 (CUDA >= 8.0, CPUs with AVX512-BF16 or AMX) *and* the
