@@ -125,12 +125,9 @@ def read_storm(cdf_dir: Path) -> tuple[xr.Dataset, dict]:
 
 def register(path: Path, info: dict, root: Path = ROOT) -> str:
     """Rewrite the ``# >>> blizzard`` block of the registry; copy it into the package."""
-    from registry_blocks import write_block
+    from registry_blocks import register_file
 
-    sha = _sha(path)
-    key = path.resolve().relative_to(root).as_posix()
-    block = "\n".join([
-        BEGIN,
+    return register_file(path, BEGIN, END, [
         "# blizzard_1996_500hpa: eastward and northward wind (m s-1) at 500 hPa of the January "
         f"1996 North American blizzard, {info['frames']} six-hourly analyses from 1996-01-05 "
         "00 UTC, "
@@ -138,12 +135,7 @@ def register(path: Path, info: dict, root: Path = ROOT) -> str:
         f"#   Real (analysis) data. Licence: {LICENSE}.",
         f"#   Source: Debian libncarg-data, {CDF}/U500storm.cdf (sha256 {info['u_sha'][:12]}...) "
         f"and V500storm.cdf (sha256 {info['v_sha'][:12]}...); the NaN-free block. Made "
-        "by scripts/make_blizzard_sample.py.",
-        f"{key} sha256:{sha}",
-        END,
-    ]) + "\n"
-    write_block(BEGIN, END, block, root)
-    return sha
+        "by scripts/make_blizzard_sample.py."], root)
 
 
 def main(argv=None) -> int:
@@ -154,7 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--no-register", action="store_true")
     args = p.parse_args(argv)
-    from xstochsr.io import write_netcdf
+    from registry_blocks import save_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         cdf_dir = args.cdf_dir
@@ -164,11 +156,8 @@ def main(argv=None) -> int:
         ds, info = read_storm(cdf_dir)
     enc = {v: {"zlib": True, "complevel": 4} for v in ("ua", "va")}
     enc["time"] = {"units": "hours since 1996-01-05 00:00:00", "dtype": "int32"}
-    write_netcdf(ds, args.out, encoding=enc)
-    print(f"wrote {args.out}: {dict(ds.sizes)}, {args.out.stat().st_size / 1e3:.0f} kB")
-    if not args.no_register:
-        sha = register(args.out, info)
-        print(f"registered (sha256 {sha[:12]}...) in data_registry.txt and the package copy")
+    save_sample(ds, args.out, enc,
+                None if args.no_register else lambda: register(args.out, info))
     return 0
 
 

@@ -25,7 +25,6 @@ provenance between ``# >>> orographic sample`` and ``# <<< orographic sample`` o
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -43,10 +42,6 @@ BEGIN = ("# >>> orographic sample (managed by scripts/make_orographic_sample.py;
 END = "# <<< orographic sample"
 LICENSE = ("CC0-1.0 (simulated rain, xstochsr developers); terrain: ETOPO5, NOAA NGDC, "
            "US-government public domain")
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _latlon(crs, x: np.ndarray, y: np.ndarray) -> dict:
@@ -121,21 +116,14 @@ def build(data: Path, sequence: int, frames: int) -> xr.Dataset:
 
 def register(path: Path, ds: xr.Dataset, root: Path = ROOT) -> str:
     """Rewrite the ``# >>> orographic sample`` block of the registry; copy it into the package."""
-    from registry_blocks import write_block
+    from registry_blocks import register_file
 
-    sha = _sha(path)
-    key = path.resolve().relative_to(root).as_posix()
-    block = "\n".join([
-        BEGIN,
+    return register_file(path, BEGIN, END, [
         f"# {path.stem}: {ds.attrs['title']}; rain_rate (mm h-1), surface_altitude (m), "
         "steering wind ua, va (m s-1) on a Lambert azimuthal equal-area grid.",
         f"#   Simulated rain over real terrain. Licence: {LICENSE}.",
-        f"#   Source: {ds.attrs['provenance']}. Made by scripts/make_orographic_sample.py.",
-        f"{key} sha256:{sha}",
-        END,
-    ]) + "\n"
-    write_block(BEGIN, END, block, root)
-    return sha
+        f"#   Source: {ds.attrs['provenance']}. Made by scripts/make_orographic_sample.py."],
+        root)
 
 
 def main(argv=None) -> int:
@@ -146,17 +134,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--no-register", action="store_true")
     args = p.parse_args(argv)
-    from xstochsr.io import write_netcdf
+    from registry_blocks import save_sample
 
     ds = build(args.data, args.sequence, args.frames)
     enc = {v: {"zlib": True, "complevel": 6} for v in ("rain_rate", "surface_altitude",
                                                         "ua", "va")}
     enc["time"] = {"units": "minutes since 2000-01-01 00:00:00", "dtype": "int32"}
-    write_netcdf(ds, args.out, encoding=enc)
-    print(f"wrote {args.out}: {dict(ds.sizes)}, {args.out.stat().st_size / 1e3:.0f} kB")
-    if not args.no_register:
-        sha = register(args.out, ds)
-        print(f"registered (sha256 {sha[:12]}...) in data_registry.txt and the package copy")
+    save_sample(ds, args.out, enc,
+                None if args.no_register else lambda: register(args.out, ds))
     return 0
 
 

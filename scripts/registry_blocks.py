@@ -7,6 +7,8 @@ The scripts that ship files (``make_qg_sequences.py --sample``, ``make_blizzard_
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +33,27 @@ def write_block(begin: str, end: str, block: str, root: Path = ROOT) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     atomic_write_bytes(reg, text.encode("utf-8"))
     atomic_write_bytes(root / "xstochsr" / "data" / "registry.txt", reg.read_bytes())
+
+
+def register_file(path: Path, begin: str, end: str, comments: list[str],
+                  root: Path = ROOT) -> str:
+    """Write the block of one shipped file: ``begin``, ``comments``, its entry, ``end``.
+
+    The entry is ``<path relative to root> sha256:<hex>``; returns the hex digest.
+    """
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    key = path.resolve().relative_to(root).as_posix()
+    write_block(begin, end, "\n".join([begin, *comments, f"{key} sha256:{sha}", end]) + "\n",
+                root)
+    return sha
+
+
+def save_sample(ds, out: Path, encoding: dict, register: Callable[[], str] | None) -> None:
+    """Write a sample netCDF atomically, say so, then ``register()`` it unless None."""
+    from xstochsr.io import write_netcdf
+
+    write_netcdf(ds, out, encoding=encoding)
+    print(f"wrote {out}: {dict(ds.sizes)}, {out.stat().st_size / 1e3:.0f} kB")
+    if register is not None:
+        sha = register()
+        print(f"registered (sha256 {sha[:12]}...) in data_registry.txt and the package copy")
