@@ -88,20 +88,19 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
     h = "#" * level
     t = card.training
     chans = getattr(card, "channels", None) or []
-    call = (f'ens = ds.sr.downscale(model="{card.name}", factor={card.factor}, members=10)'
-            "  # ds: a Dataset holding "
-            + ", ".join(f"{c.get('standard_name') or c['name']}" for c in chans) if chans else
-            f'ens = da.sr.downscale(model="{card.name}", factor={card.factor}, members=10)')
-    lines = [f"{h} `{card.name}`", "", card.description, "",
-             "```python", call, "```", "", "| | |", "|---|---|"]
     static = getattr(card, "static", None) or []
     preds = getattr(card, "predictors", None) or []
-    if static:  # a terrain model: a Dataset of the coarse field and its predictors
-        call = (f'ens = coarse.sr.downscale(model="{card.name}", members=10, static=topo)'
-                "  # coarse: a Dataset holding "
-                + ", ".join(c.get("standard_name") or c["name"] for c in (*chans, *preds))
-                + "; topo: " + (static[0].get("standard_name") or static[0]["name"]))
-        lines[6] = call
+    src = "ds" if chans else "da"
+    call = (f'ens = {src}.sr.downscale(model="{card.name}", factor={card.factor}, members=10'
+            + (", static=topo)" if static else ")"))
+    if chans:  # a Dataset holding the outputs and the inputs-only predictors
+        call += "  # ds: a Dataset holding " + ", ".join(
+            c.get("standard_name") or c["name"] for c in (*chans, *preds))
+    if static:
+        call += ("; " if chans else "  # ") + "topo: " + ", ".join(
+            e.get("standard_name") or e["name"] for e in static[:1])
+    lines = [f"{h} `{card.name}`", "", card.description, "",
+             "```python", call, "```", "", "| | |", "|---|---|"]
     if chans:
         lines += [f"| field {k + 1} of {len(chans)} | `{c['name']}`, standard_name "
                   f"`{c.get('standard_name')}`, in `{c.get('units')}` |"
