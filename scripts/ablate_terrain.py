@@ -46,12 +46,15 @@ from pathlib import Path
 
 import numpy as np
 
+from xstochsr.static import SLOPES as DERIVED_SLOPES
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ablate_objective as ao  # noqa: E402
 from make_orographic_sequences import windward_lee_contrast  # noqa: E402
 
 DATA = Path.home() / ".cache" / "xstochsr" / "training" / "orographic_sequences.nc"
-SLOPES = ("terrain_slope_x", "terrain_slope_y")
+#: The slope predictors' names: those ``downscale`` derives from the altitude.
+SLOPES = tuple(DERIVED_SLOPES)
 ARMS = {"blind": None, "orography": ["surface_altitude"],
         "orography+slopes": ["surface_altitude", *SLOPES]}
 #: The coarse steering wind, inputs-only predictors of the ``+wind`` arms.
@@ -96,6 +99,25 @@ def with_wind(ds):
     return ds
 
 
+def coarse_input(case, predictors=None, factor: int = 8):
+    """What a model is given for one case: the coarse rain, or with ``predictors`` a
+    Dataset of the coarse rain and the coarse wind fields (:func:`with_wind`).
+
+    ``case``: one sequence, dims ``(time, y, x)``, with ``rain_rate`` and the per-frame
+    ``eastward_wind``, ``northward_wind``.
+    """
+    import xarray as xr
+
+    from xstochsr.grid import coarsen_field
+
+    coarse = coarsen_field(case["rain_rate"], factor)
+    if not predictors:
+        return coarse
+    wind = with_wind(case[["rain_rate", "eastward_wind", "northward_wind"]])
+    return xr.Dataset({"rain_rate": coarse,
+                       **{n: coarsen_field(wind[n], factor) for n in predictors}})
+
+
 def subset(ds, which: str):
     """The sequences of ``which`` (train, validation, test) in the file's ``subset``."""
     return ds.isel(sequence=np.flatnonzero(ds["subset"].values == which))
@@ -114,7 +136,7 @@ def evaluate(model, ds, static, frames: int, sequences: int, members: int,
     import xarray as xr
 
     import xstochsr
-    from xstochsr.grid import coarsen_field, match_grid
+    from xstochsr.grid import match_grid
     from xstochsr.metrics import verify
 
     torch.set_num_threads(1)
@@ -126,14 +148,9 @@ def evaluate(model, ds, static, frames: int, sequences: int, members: int,
     ens_all, obs_all, errs, c_ens, c_obs = [], [], [], [], []
     for k in range(val.sizes["sequence"]):
         one = val.isel(sequence=k, drop=True)
-        coarse = coarsen_field(one["rain_rate"], 8)
         st = one[static] if static else None
-        if predictors:
-            wind = with_wind(one[["rain_rate", "eastward_wind", "northward_wind"]])
-            coarse = xr.Dataset({"rain_rate": coarse, **{
-                n: coarsen_field(wind[n], 8) for n in predictors}})
-        ens = xstochsr.downscale(coarse, factor=8, members=members, model=model,
-                                 seed=seed + k, progress=False, static=st)
+        ens = xstochsr.downscale(coarse_input(one, predictors), factor=8, members=members,
+                                 model=model, seed=seed + k, progress=False, static=st)
         if predictors:
             ens = ens["rain_rate"]
         obs = match_grid(one["rain_rate"], ens)

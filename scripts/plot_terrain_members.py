@@ -81,21 +81,18 @@ def downscale_case(model, case: xr.Dataset, factor: int, members: int, seed: int
     ens : xarray.DataArray ``(realization, time, y, x)``
     coarse : xarray.DataArray ``(time, y, x)``, ``factor`` times coarser
     """
+    from ablate_terrain import coarse_input
+
     import xstochsr
-    from xstochsr.grid import coarsen_field
 
-    coarse = coarsen_field(case["rain_rate"], factor)
+    # a model that also sees the coarse steering wind (ablate_terrain.WIND) gets a Dataset
     preds = [q["name"] for q in getattr(model.card, "predictors", None) or []]
-    src: xr.DataArray | xr.Dataset = coarse
-    if preds:  # a model that also sees the coarse steering wind (ablate_terrain.WIND)
-        from ablate_terrain import with_wind
-
-        wind = with_wind(case[["rain_rate", "eastward_wind", "northward_wind"]])
-        src = xr.Dataset({"rain_rate": coarse,
-                          **{n: coarsen_field(wind[n], factor) for n in preds}})
+    src = coarse_input(case, preds, factor)
     ens = xstochsr.downscale(src, factor=factor, members=members, model=model,
                              seed=seed, static=case["surface_altitude"], progress=False)
-    return (ens["rain_rate"] if preds else ens), coarse
+    if preds:
+        return ens["rain_rate"], src["rain_rate"]
+    return ens, src
 
 
 def contrast(rain: np.ndarray, case: xr.Dataset, frame: int) -> float:
