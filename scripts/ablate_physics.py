@@ -23,14 +23,20 @@ constraint layer: block means of u and v exact), differing only in the physics:
                      non-divergent psi is no longer broken on every block edge)
     joint+geopotential  joint, the coarse geopotential an inputs-only predictor
                      (``predictors=["geopotential"]``; :func:`geopotential`)
+    joint-smooth+physics      joint-smooth with joint+physics's soft terms
+    joint-smooth+geopotential joint-smooth with joint+geopotential's predictor
 
 Scored on the *validation* runs (independent pyqg runs, first ``--frames`` frames of the
 first ``--sequences``; the test runs are read once, for a shipped model only, by
 ``scripts/evaluate_pretrained.py``), the raw network with ``--members`` members, by
 :func:`xstochsr.metrics.verify_wind`: CRPS, rank KS and outlier proportion of u and v,
-divergence RMSE, vorticity LSD, KE-spectrum slope error and KE LSD, the ageostrophic
-ratio of the members against the geostrophic wind of the truth's geopotential (and of
-the truth itself: what centred differences leave of an exactly geostrophic QG flow),
+divergence RMSE, vorticity LSD, KE-spectrum slope error (over wavelengths of 250 to 100
+km, :data:`SLOPE_BAND_M`) and KE LSD, the members' balance
+(RMS divergence over RMS vorticity, ``metrics.divergence_ratio``, against the truth's),
+the ageostrophic ratio of the members against the geostrophic wind of the truth's
+geopotential (mostly the members' departure from the truth's winds, since the members
+have no geopotential of their own; for the truth itself it is what centred differences
+leave of an exactly geostrophic QG flow),
 and the block-edge ratio of u and v over the truth's (1 is right; the additive layer's
 block-constant corrections would show as jumps on block edges); bilinear
 interpolation of each component is scored beside them (``baseline bilinear``).
@@ -73,11 +79,19 @@ ARMS = {
     "streamfunction-smooth": dict(BASE, objective=dict(CRPS, kinematics=1.0),
                                   gen_wind_head="streamfunction", constraint_prior="bilinear"),
     "joint+geopotential": dict(BASE, objective=dict(CRPS)),
+    "joint-smooth+physics": dict(BASE, objective=dict(CRPS, kinematics=1.0, divergence=0.1),
+                                 constraint_prior="bilinear"),
+    "joint-smooth+geopotential": dict(BASE, objective=dict(CRPS), constraint_prior="bilinear"),
 }
 #: Inputs-only predictors of an arm (``xstochsr.train(..., predictors=...)``).
-PREDICTORS = {"joint+geopotential": ["geopotential"]}
+PREDICTORS = {"joint+geopotential": ["geopotential"],
+              "joint-smooth+geopotential": ["geopotential"]}
 #: f0 of the QG runs (their ``nominal_f0_s-1``): geopotential = f0 * streamfunction.
 F0_ATTR = "nominal_f0_s-1"
+#: Wavelengths (m) of the KE-spectrum slope: the scales the models add (below the 250 km
+#: coarse cell) that pyqg's small-scale filter leaves alone (above about 100 km; with every
+#: wavenumber the truth's slope, -5.1 on validation, would be the filter's).
+SLOPE_BAND_M = (250e3, 100e3)
 #: The arms whose model takes one component at a time (trained on :func:`pooled`).
 SEPARATE = ("separate",)
 #: The pooled variable of a one-component arm.
@@ -88,6 +102,7 @@ COLUMNS = (("steps", "steps"), ("cpu_seconds", "CPU s"),
            ("divergence_rmse", "div RMSE (1e-6 s-1)"), ("vorticity_lsd", "vort LSD (dB)"),
            ("kinetic_energy_slope_error", "KE slope error"),
            ("kinetic_energy_lsd", "KE LSD (dB)"),
+           ("divergence_ratio_ens", "div/vort ratio"), ("divergence_ratio_obs", "truth's"),
            ("ageostrophic_ratio_ens", "ageo. ratio"), ("ageostrophic_ratio_obs", "truth's"))
 
 
@@ -194,12 +209,18 @@ def evaluate(model, truth, members: int, seed: int) -> dict:
     z = geopotential(truth)["geopotential"] if f0 else None
     if z is not None:
         z = match_grid(z, ens[VARS[0]])
-    v = verify_wind(ens, obs, lags=[1], z=z, f0=f0, beta=0.0)
+    from xstochsr.units import convert
+
+    # cycles per unit of x (the QG files' x is in metres)
+    band = tuple(1.0 / float(convert(w, "m", truth["x"].attrs.get("units", "m")))
+                 for w in SLOPE_BAND_M)
+    v = verify_wind(ens, obs, lags=[1], z=z, f0=f0, beta=0.0, band=band)
     one = {k: float(np.ravel(v[k].values)[0]) for k in v.data_vars if v[k].ndim == 0}
     out = {k: one[k] for k in ("divergence_rmse", "vorticity_lsd", "kinetic_energy_lsd",
                                "kinetic_energy_slope_error", "eastward_wind_crps",
                                "northward_wind_crps", "ageostrophic_ratio_ens",
-                               "ageostrophic_ratio_obs") if k in one}
+                               "ageostrophic_ratio_obs", "divergence_ratio_ens",
+                               "divergence_ratio_obs") if k in one}
     out["divergence_rmse"] = out.get("divergence_rmse", float("nan")) * 1e6
     for key, name in (("rank_ks", "rank_ks"), ("outliers", "rank_outlier_proportion")):
         out[key] = [one.get(f"{c}_{name}", float("nan")) for c in VARS]

@@ -38,6 +38,7 @@ def test_bilinear_scores_on_a_small_split(tmp_path):
     assert s["eastward_wind_crps"] > 0 and s["northward_wind_crps"] > 0
     assert s["outliers"] == [1.0, 1.0]  # one deterministic member misses every truth
     assert np.isfinite(s["divergence_rmse"]) and np.isfinite(s["kinetic_energy_lsd"])
+    assert s["divergence_ratio_ens"] > 0 and s["divergence_ratio_obs"] > 0
 
 
 def test_table_lists_every_arm(tmp_path):
@@ -99,4 +100,12 @@ def test_geopotential_inverts_a_periodic_flow_with_a_mean():
 
 def test_predictor_arm_is_joint_plus_geopotential():
     assert ap.ARMS["joint+geopotential"] == ap.ARMS["joint"]
-    assert ap.PREDICTORS == {"joint+geopotential": ["geopotential"]}
+    assert ap.ARMS["joint-smooth+geopotential"] == ap.ARMS["joint-smooth"]
+    assert ap.PREDICTORS == {"joint+geopotential": ["geopotential"],
+                             "joint-smooth+geopotential": ["geopotential"]}
+
+
+def test_smooth_physics_arm_is_joint_physics_with_the_smooth_layer():
+    arm = dict(ap.ARMS["joint-smooth+physics"])
+    assert arm.pop("constraint_prior") == "bilinear"
+    assert arm == ap.ARMS["joint+physics"]

@@ -13,6 +13,7 @@ from xstochsr.metrics import (
     GeostrophyWarning,
     ageostrophic_ratio,
     divergence,
+    divergence_ratio,
     geostrophic_wind,
     kinetic_energy_lsd,
     kinetic_energy_spectrum,
@@ -378,6 +379,21 @@ def test_verify_on_wind_datasets_adds_physics():
     assert float(noisy.divergence_lsd) > 1.0
     assert float(noisy.kinetic_energy_lsd) > 1.0
     assert float(noisy.ageostrophic_ratio_ens) > 5 * float(noisy.ageostrophic_ratio_obs)
+    # white noise on a geostrophic flow is divergent: the members' balance is worse
+    assert float(perfect.divergence_ratio_ens) == pytest.approx(
+        float(perfect.divergence_ratio_obs), rel=1e-12)
+    assert float(noisy.divergence_ratio_ens) > 5 * float(noisy.divergence_ratio_obs)
+    assert noisy.divergence_ratio_ens.attrs["units"] == "1"
+
+
+def test_divergence_ratio_of_rotation_plus_source():
+    w, a = 1e-4, 2e-5  # vorticity 2w, divergence 2a everywhere: the ratio is a / w
+    u, v = wind(lambda Y, X: -w * Y + a * X, lambda Y, X: w * X + a * Y, projected())
+    r = divergence_ratio(divergence(u, v), vorticity(u, v), dim=["y", "x"])
+    assert float(r) == pytest.approx(a / w, rel=1e-10)
+    d = divergence(u, v).where(u.x < 0)  # NaN is skipped
+    assert float(divergence_ratio(d, vorticity(u, v), dim=["y", "x"])) == pytest.approx(
+        a / w, rel=1e-10)
 
 
 # --- bad input ------------------------------------------------------------------------------

@@ -125,13 +125,15 @@ def test_wind_terms_refuse_one_variable_or_wrong_order(tmp_path):
 # --- the streamfunction head -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("head", ["streamfunction", "helmholtz"])
-def test_wind_head_training_conserves_and_streamfunction_is_non_divergent(tmp_path, head):
+@pytest.mark.parametrize("head,prior", [("streamfunction", None), ("helmholtz", None),
+                                        ("streamfunction", "bilinear")])
+def test_wind_head_training_conserves_and_streamfunction_is_non_divergent(tmp_path, head, prior):
     from xstochsr.training.losses.kinematics import vorticity_divergence
 
     m = xstochsr.train(winds_ds(1), var=["ua", "va"], steps=2, seed=0,
                        checkpoint_dir=tmp_path, objective={"crps": 1.0},
-                       constraint="additive", gen_wind_head=head, **TINY)
+                       constraint="additive", gen_wind_head=head, constraint_prior=prior,
+                       **TINY)
     cfg = m.generator.config
     assert cfg.wind_head == head and m.generator.head.conv.out_channels == (
         1 if head == "streamfunction" else 2)
@@ -140,7 +142,7 @@ def test_wind_head_training_conserves_and_streamfunction_is_non_divergent(tmp_pa
     y, _ = m.run(x, factor=4, members=[0, 1], seed=1)
     np.testing.assert_allclose(y.reshape(2, 1, 2, 2, 6, 4, 6, 4).mean(axis=(5, 7)),
                                np.broadcast_to(x, (2, 1, 2, 2, 6, 6)), atol=1e-4)
-    if head == "streamfunction":  # inside every block the flow has no divergence
+    if head == "streamfunction" and prior is None:  # no divergence inside a block
         _, d = vorticity_divergence(torch.from_numpy(y[..., 0, :, :]).double(),
                                     torch.from_numpy(y[..., 1, :, :]).double())
         d = d.numpy().reshape(2, 1, 2, 6, 4, 6, 4)

@@ -22,6 +22,7 @@ from .physics import (
     GeostrophyWarning,
     ageostrophic_ratio,
     divergence,
+    divergence_ratio,
     geostrophic_wind,
     kinetic_energy_lsd,
     kinetic_energy_spectrum,
@@ -71,5 +72,6 @@ __all__ = [
     "kinetic_energy_spectrum",
     "spectral_slope",
     "kinetic_energy_lsd",
+    "divergence_ratio",
     "verify_wind",
 ]

@@ -14,7 +14,7 @@ from .geostrophy import (
     thermal_wind_residual,
 )
 from .kinematics import divergence, vorticity
-from .verify_wind import verify_wind
+from .verify_wind import divergence_ratio, verify_wind
 
 __all__ = [
     "divergence",
@@ -26,5 +26,6 @@ __all__ = [
     "kinetic_energy_spectrum",
     "spectral_slope",
     "kinetic_energy_lsd",
+    "divergence_ratio",
     "verify_wind",
 ]

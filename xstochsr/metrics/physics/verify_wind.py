@@ -13,7 +13,7 @@ from .energy import kinetic_energy_lsd, kinetic_energy_spectrum, spectral_slope
 from .geostrophy import ageostrophic_ratio, geostrophic_wind
 from .kinematics import divergence, vorticity
 
-__all__ = ["verify_wind"]
+__all__ = ["divergence_ratio", "verify_wind"]
 
 _GEOPOTENTIAL = ("geopotential_height", "geopotential")
 
@@ -23,6 +23,28 @@ def _find_z(obs: xr.Dataset):
         if obs[n].attrs.get("standard_name") in _GEOPOTENTIAL:
             return obs[n]
     return None
+
+
+def divergence_ratio(div: xr.DataArray, vort: xr.DataArray, dim) -> xr.DataArray:
+    """RMS divergence over RMS vorticity over ``dim`` (NaN skipped), unit-free.
+
+    A balance measure of one field that needs no truth and no geopotential: a
+    geostrophic wind on an f-plane is non-divergent (0); on a beta-plane its divergence
+    is ``-beta v / f``, small beside its vorticity; a pure source gives infinity. An
+    ensemble whose members' ratio is far above the truth's adds unbalanced (divergent)
+    small scales.
+
+    Parameters
+    ----------
+    div, vort : xarray.DataArray
+        Divergence and vorticity of the same wind (s-1, :func:`divergence`,
+        :func:`vorticity`).
+    dim : str or list of str
+        Dimensions to take the RMS over (e.g. the spatial and time dims).
+    """
+    num = (div**2).mean(dim, skipna=True) ** 0.5
+    den = (vort**2).mean(dim, skipna=True) ** 0.5
+    return num / den
 
 
 def _prefixed(ds: xr.Dataset, name: str, keep) -> xr.Dataset:
@@ -89,6 +111,9 @@ def verify_wind(
     xarray.Dataset
         ``divergence_rmse``, ``vorticity_rmse`` (ensemble mean against truth, s-1),
         ``divergence_lsd``, ``vorticity_lsd`` (radial log spectral distance, dB),
+        ``divergence_ratio_ens`` / ``_obs`` (:func:`divergence_ratio` of each member,
+        averaged, and of the truth: how far each field is from a non-divergent,
+        balanced flow, whatever the truth's winds are at that point),
         ``kinetic_energy_spectrum_ens`` / ``_obs`` (dim ``wavenumber``),
         ``kinetic_energy_slope_ens`` / ``_obs`` / ``_error`` (members' mean slope minus
         the truth's), ``kinetic_energy_lsd``; with a geopotential:
@@ -115,15 +140,21 @@ def verify_wind(
     ns = _resolve_dim(dim, keep, what="obs (spatial dims excluded)")
     sp = dict(y_dim=y, x_dim=x)
 
-    out = {}
+    out, fields = {}, {}
     for kind, func in (("divergence", divergence), ("vorticity", vorticity)):
         fe, fo = func(eu, ev, **sp), func(tu, tv, **sp)
+        fields[kind] = fe, fo
         r = rmse(fe, fo, member_dim=member_dim, dim=[*ns, y, x])
         out[f"{kind}_rmse"] = r.assign_attrs(
             long_name=f"RMSE of the ensemble-mean {kind}", units="s-1")
         out[f"{kind}_lsd"] = log_spectral_distance(
             fe, fo, member_dim=member_dim, dim=ns, radial=True, **sp
         ).assign_attrs(long_name=f"radial log spectral distance of {kind}")
+    re, ro = (divergence_ratio(d, z, dim=[*ns, y, x]) for d, z in zip(*fields.values()))
+    out["divergence_ratio_ens"] = re.mean(member_dim).assign_attrs(
+        long_name="RMS divergence over RMS vorticity, members' mean", units="1")
+    out["divergence_ratio_obs"] = ro.assign_attrs(
+        long_name="RMS divergence over RMS vorticity of the truth", units="1")
     ee = kinetic_energy_spectrum(eu, ev, dim=[*ns, member_dim], **sp)
     eo = kinetic_energy_spectrum(tu, tv, dim=ns, **sp)
     out["kinetic_energy_spectrum_ens"], out["kinetic_energy_spectrum_obs"] = ee, eo
