@@ -150,7 +150,8 @@ def verify_wind(
         out[f"{kind}_lsd"] = log_spectral_distance(
             fe, fo, member_dim=member_dim, dim=ns, radial=True, **sp
         ).assign_attrs(long_name=f"radial log spectral distance of {kind}")
-    re, ro = (divergence_ratio(d, z, dim=[*ns, y, x]) for d, z in zip(*fields.values()))
+    (de, do), (ze, zo) = fields["divergence"], fields["vorticity"]
+    re, ro = (divergence_ratio(d, q, dim=[*ns, y, x]) for d, q in ((de, ze), (do, zo)))
     out["divergence_ratio_ens"] = re.mean(member_dim).assign_attrs(
         long_name="RMS divergence over RMS vorticity, members' mean", units="1")
     out["divergence_ratio_obs"] = ro.assign_attrs(
