@@ -41,6 +41,11 @@ and the block-edge ratio of u and v over the truth's (1 is right; the additive l
 block-constant corrections would show as jumps on block edges); bilinear
 interpolation of each component is scored beside them (``baseline bilinear``).
 
+Choice of the shipped arm (fixed on 2026-12-01 before the third round's results): among
+the arms whose mean CRPS of u and v is within 3 % of the best arm's and whose outlier
+proportions are at most 1.5 x a calibrated ensemble's, the one with the lowest
+divergence RMSE; ties (within 2 %) go to the lower divergence ratio.
+
 Budgets and resumption as in ``scripts/ablate_objective.py`` (whose ``train`` this uses):
 ``--budget`` CPU seconds per arm, resumable; ``--no-eval`` then ``score``.
 
