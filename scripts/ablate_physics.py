@@ -28,6 +28,8 @@ constraint layer: block means of u and v exact), differing only in the physics:
     joint-smooth+div1, joint-smooth+div10  joint-smooth with the divergence penalty alone
                      at weights 1 and 10 (joint+physics's 0.1 is about 1 % of the CRPS
                      terms: too small to move the members' divergence)
+    streamfunction-smooth+div1, streamfunction-smooth+div10  streamfunction-smooth with
+                     the divergence penalty (there it acts on the layer's correction only)
 
 Scored on the *validation* runs (independent pyqg runs, first ``--frames`` frames of the
 first ``--sequences``; the test runs are read once, for a shipped model only, by
@@ -48,7 +50,7 @@ Choice of the shipped arm (fixed on 2026-12-01 before the third round's results)
 the arms whose mean CRPS of u and v is within 3 % of the best arm's and whose outlier
 proportions are at most 1.5 x a calibrated ensemble's, the one with the lowest
 divergence RMSE; ties (within 2 %) go to the lower divergence ratio. The rule covers
-every arm of that round, including the two divergence-weight arms added after its first
+every arm of that round, including the four divergence-weight arms added after its first
 pair (joint-smooth, streamfunction-smooth) was scored.
 
 Budgets and resumption as in ``scripts/ablate_objective.py`` (whose ``train`` this uses):
@@ -96,6 +98,13 @@ ARMS = {
                               constraint_prior="bilinear"),
     "joint-smooth+div10": dict(BASE, objective=dict(CRPS, divergence=10.0),
                                constraint_prior="bilinear"),
+    "streamfunction-smooth+div1": dict(BASE, objective=dict(CRPS, kinematics=1.0, divergence=1.0),
+                                       gen_wind_head="streamfunction",
+                                       constraint_prior="bilinear"),
+    "streamfunction-smooth+div10": dict(BASE, objective=dict(CRPS, kinematics=1.0,
+                                                             divergence=10.0),
+                                        gen_wind_head="streamfunction",
+                                        constraint_prior="bilinear"),
 }
 #: Inputs-only predictors of an arm (``xstochsr.train(..., predictors=...)``).
 PREDICTORS = {"joint+geopotential": ["geopotential"],

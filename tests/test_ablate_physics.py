@@ -111,8 +111,10 @@ def test_smooth_physics_arm_is_joint_physics_with_the_smooth_layer():
     assert arm == ap.ARMS["joint+physics"]
 
 
-def test_divergence_arms_differ_from_joint_smooth_by_the_penalty_alone():
-    for name, weight in (("joint-smooth+div1", 1.0), ("joint-smooth+div10", 10.0)):
-        arm = {k: dict(v) if isinstance(v, dict) else v for k, v in ap.ARMS[name].items()}
-        assert arm["objective"].pop("divergence") == weight
-        assert arm == ap.ARMS["joint-smooth"], name
+def test_divergence_arms_differ_from_their_base_by_the_penalty_alone():
+    for base in ("joint-smooth", "streamfunction-smooth"):
+        for weight in (1, 10):
+            name = f"{base}+div{weight}"
+            arm = {k: dict(v) if isinstance(v, dict) else v for k, v in ap.ARMS[name].items()}
+            assert arm["objective"].pop("divergence") == weight
+            assert arm == ap.ARMS[base], name
