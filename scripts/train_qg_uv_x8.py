@@ -48,6 +48,33 @@ SETTINGS = dict(preset="cpu", factor=8, steps=STEPS, seed=20261201, **ap.ARMS[AR
                 channels_last=False)  # the layout it was trained in
 
 
+#: The end of the card's description for each ablation arm (after "... coarse value").
+DESCRIBE = {
+    "joint": ".",
+    "joint+physics": "; soft terms on block-mean vorticity and divergence and a divergence "
+                     "penalty.",
+    "streamfunction": "; the winds are centred differences of a generated streamfunction "
+                      "(non-divergent before the constraint layer), with a soft term on "
+                      "block-mean vorticity and divergence.",
+    "joint-smooth": "; the layer spreads its correction of the block means as a smooth "
+                    "bilinear field (no steps on block edges).",
+    "streamfunction-smooth": "; the winds are centred differences of a generated "
+                             "streamfunction, with a soft term on block-mean vorticity and "
+                             "divergence, and the layer spreads its correction as a smooth "
+                             "bilinear field.",
+}
+DESCRIBE.update({
+    "joint+geopotential": DESCRIBE["joint"][:-1] + "; the coarse geopotential (f0 times the "
+                          "streamfunction) is an extra input.",
+    "joint-smooth+physics": DESCRIBE["joint-smooth"] + " Soft terms on block-mean vorticity "
+                            "and divergence and a divergence penalty.",
+    "joint-smooth+geopotential": DESCRIBE["joint-smooth"] + " The coarse geopotential (f0 "
+                                 "times the streamfunction) is an extra input.",
+    **{f"{base}+div{w}": DESCRIBE[base] + f" A divergence penalty (weight {w})."
+       for base in ("joint-smooth", "streamfunction-smooth") for w in (1, 10)},
+})
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -59,8 +86,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     ds = xr.open_dataset(args.data)[ap.VARS]
+    predictors = ap.PREDICTORS.get(ARM)
+    if predictors:  # the arm's inputs-only geopotential, derived from the winds
+        ds = ap.geopotential(ds.load())
     train_and_save(
         ds, name="qg-uv-x8", var=ap.VARS, out=args.out, resume=args.resume,
+        predictors=predictors,
         settings={**SETTINGS, "steps": args.steps, "seed": args.seed}, device=args.device,
         ablation="scripts/ablate_physics.py",
         description=(
@@ -71,19 +102,7 @@ def main(argv=None) -> int:
             "frames, winds of m/s), with the fair ensemble CRPS of the winds and of their "
             "neighbour differences and an additive constraint layer that keeps every 8 x 8 "
             "block mean of u and v equal to the coarse value"
-            + {"joint": ".",
-               "joint+physics": "; soft terms on block-mean vorticity and divergence and a "
-                                "divergence penalty.",
-               "streamfunction": "; the winds are centred differences of a generated "
-                                 "streamfunction (non-divergent before the constraint "
-                                 "layer), with a soft term on block-mean vorticity and "
-                                 "divergence.",
-               "joint-smooth": "; the layer spreads its correction of the block means as a "
-                               "smooth bilinear field (no steps on block edges).",
-               "streamfunction-smooth": "; the winds are centred differences of a generated "
-                                        "streamfunction, with a soft term on block-mean "
-                                        "vorticity and divergence, and the layer spreads its "
-                                        "correction as a smooth bilinear field."}[ARM]),
+            + DESCRIBE[ARM]),
         license="MIT (weights); training data simulated by xstochsr with pyqg (MIT)",
         card_training=dict(
             script="scripts/train_qg_uv_x8.py", data=str(args.data.name),

@@ -118,3 +118,9 @@ def test_divergence_arms_differ_from_their_base_by_the_penalty_alone():
             arm = {k: dict(v) if isinstance(v, dict) else v for k, v in ap.ARMS[name].items()}
             assert arm["objective"].pop("divergence") == weight
             assert arm == ap.ARMS[base], name
+
+
+def test_every_joint_arm_can_be_shipped_with_a_description():
+    t = load_script("scripts/train_qg_uv_x8.py", "train_qg_uv_x8")
+    assert set(t.DESCRIBE) == set(ap.ARMS) - set(ap.SEPARATE)
+    assert t.ARM in t.DESCRIBE
