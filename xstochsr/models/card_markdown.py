@@ -41,6 +41,8 @@ PAIR_COLUMNS = (("eastward_wind_crps", "CRPS u"), ("northward_wind_crps", "CRPS 
                 ("block_edge_ratio_u", "block-edge / truth's u"),
                 ("block_edge_ratio_v", "block-edge / truth's v"),
                 ("ageostrophic_ratio_ens", "ageostrophic ratio"),
+                ("divergence_ratio_ens", "div. / vort. RMS"),
+                ("divergence_ratio_obs", "truth's"),
                 ("lag1_correlation_u", "lag-1 u"), ("lag1_correlation_truth_u", "truth's"),
                 ("lag1_correlation_v", "lag-1 v"), ("lag1_correlation_truth_v", "truth's"),
                 ("frame_change_ratio_u", "frame-change std / truth's u"),
@@ -186,7 +188,8 @@ def card_markdown(card: ModelCard, level: int = 2) -> str:
                       ""]
         for set_name, table in held.items():
             pair = any(PAIR_COLUMNS[0][0] in row for row in table.values())
-            cols = PAIR_COLUMNS if pair else COLUMNS + tuple(
+            cols = tuple(c for c in PAIR_COLUMNS if any(c[0] in row for row in table.values())
+                         ) if pair else COLUMNS + tuple(
                 c for c in EXTRA_COLUMNS if any(c[0] in row for row in table.values()))
             lines += [f"*Held-out set `{set_name}`*", "",
                       "| method | " + " | ".join(c[1] for c in cols) + " |",
