@@ -25,9 +25,10 @@ constraint layer: block means of u and v exact), differing only in the physics:
                      (``predictors=["geopotential"]``; :func:`geopotential`)
     joint-smooth+physics      joint-smooth with joint+physics's soft terms
     joint-smooth+geopotential joint-smooth with joint+geopotential's predictor
-    joint-smooth+div1, joint-smooth+div10  joint-smooth with the divergence penalty alone
-                     at weights 1 and 10 (joint+physics's 0.1 is about 1 % of the CRPS
-                     terms: too small to move the members' divergence)
+    joint-smooth+div1, joint-smooth+div10, joint-smooth+div30  joint-smooth with the
+                     divergence penalty alone at weights 1, 10 and 30 (joint+physics's 0.1
+                     is about 1 % of the CRPS terms: too small to move the members'
+                     divergence)
     streamfunction-smooth+div1, streamfunction-smooth+div10  streamfunction-smooth with
                      the divergence penalty (there it acts on the layer's correction only)
 
@@ -50,7 +51,7 @@ Choice of the shipped arm (fixed on 2026-12-01 before the third round's results)
 the arms whose mean CRPS of u and v is within 3 % of the best arm's and whose outlier
 proportions are at most 1.5 x a calibrated ensemble's, the one with the lowest
 divergence RMSE; ties (within 2 %) go to the lower divergence ratio. The rule covers
-every arm of that round, including the four divergence-weight arms added after its first
+every arm of that round, including the divergence-weight arms added after its first
 pair (joint-smooth, streamfunction-smooth) was scored.
 
 Budgets and resumption as in ``scripts/ablate_objective.py`` (whose ``train`` this uses):
@@ -97,6 +98,8 @@ ARMS = {
     "joint-smooth+div1": dict(BASE, objective=dict(CRPS, divergence=1.0),
                               constraint_prior="bilinear"),
     "joint-smooth+div10": dict(BASE, objective=dict(CRPS, divergence=10.0),
+                               constraint_prior="bilinear"),
+    "joint-smooth+div30": dict(BASE, objective=dict(CRPS, divergence=30.0),
                                constraint_prior="bilinear"),
     "streamfunction-smooth+div1": dict(BASE, objective=dict(CRPS, kinematics=1.0, divergence=1.0),
                                        gen_wind_head="streamfunction",

@@ -71,7 +71,8 @@ DESCRIBE.update({
     "joint-smooth+geopotential": DESCRIBE["joint-smooth"] + " The coarse geopotential (f0 "
                                  "times the streamfunction) is an extra input.",
     **{f"{base}+div{w}": DESCRIBE[base] + f" A divergence penalty (weight {w})."
-       for base in ("joint-smooth", "streamfunction-smooth") for w in (1, 10)},
+       for base in ("joint-smooth", "streamfunction-smooth") for w in (1, 10, 30)
+       if f"{base}+div{w}" in ap.ARMS},
 })
 
 
