@@ -38,7 +38,7 @@ from pretrain_common import train_and_save  # noqa: E402
 
 DEFAULT_DATA = ap.TRAIN
 #: The ablation arm chosen on validation (docs/physics.md) and the step it stopped at.
-ARM = "joint-smooth"
+ARM = "joint-smooth+div10"
 STEPS = 675
 
 #: Every setting qg-uv-x8 was trained with: exactly the config its card records
