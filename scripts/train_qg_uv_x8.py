@@ -70,9 +70,9 @@ DESCRIBE.update({
                             "and divergence and a divergence penalty.",
     "joint-smooth+geopotential": DESCRIBE["joint-smooth"] + " The coarse geopotential (f0 "
                                  "times the streamfunction) is an extra input.",
-    **{f"{base}+div{w}": DESCRIBE[base] + f" A divergence penalty (weight {w})."
-       for base in ("joint-smooth", "streamfunction-smooth") for w in (1, 10, 30)
-       if f"{base}+div{w}" in ap.ARMS},
+    **{name: DESCRIBE[name.split("+div")[0]] + " A divergence penalty (weight "
+             f"{ap.ARMS[name]['objective']['divergence']:g})."
+       for name in ap.ARMS if "+div" in name},
 })
 
 
