@@ -92,23 +92,17 @@ ARMS = {
     "streamfunction-smooth": dict(BASE, objective=dict(CRPS, kinematics=1.0),
                                   gen_wind_head="streamfunction", constraint_prior="bilinear"),
     "joint+geopotential": dict(BASE, objective=dict(CRPS)),
-    "joint-smooth+physics": dict(BASE, objective=dict(CRPS, kinematics=1.0, divergence=0.1),
-                                 constraint_prior="bilinear"),
-    "joint-smooth+geopotential": dict(BASE, objective=dict(CRPS), constraint_prior="bilinear"),
-    "joint-smooth+div1": dict(BASE, objective=dict(CRPS, divergence=1.0),
-                              constraint_prior="bilinear"),
-    "joint-smooth+div10": dict(BASE, objective=dict(CRPS, divergence=10.0),
-                               constraint_prior="bilinear"),
-    "joint-smooth+div30": dict(BASE, objective=dict(CRPS, divergence=30.0),
-                               constraint_prior="bilinear"),
-    "streamfunction-smooth+div1": dict(BASE, objective=dict(CRPS, kinematics=1.0, divergence=1.0),
-                                       gen_wind_head="streamfunction",
-                                       constraint_prior="bilinear"),
-    "streamfunction-smooth+div10": dict(BASE, objective=dict(CRPS, kinematics=1.0,
-                                                             divergence=10.0),
-                                        gen_wind_head="streamfunction",
-                                        constraint_prior="bilinear"),
 }
+#: Round 3: arms that are another arm with one change, built from it so that is all they differ by.
+ARMS.update({
+    "joint-smooth+physics": dict(ARMS["joint-smooth"],
+                                 objective=dict(ARMS["joint+physics"]["objective"])),
+    "joint-smooth+geopotential": dict(ARMS["joint-smooth"]),
+    **{f"{base}+div{w}": dict(ARMS[base], objective=dict(ARMS[base]["objective"],
+                                                          divergence=float(w)))
+       for base, weights in (("joint-smooth", (1, 10, 30)), ("streamfunction-smooth", (1, 10)))
+       for w in weights},
+})
 #: Inputs-only predictors of an arm (``xstochsr.train(..., predictors=...)``).
 PREDICTORS = {"joint+geopotential": ["geopotential"],
               "joint-smooth+geopotential": ["geopotential"]}

@@ -151,7 +151,8 @@ def verify_wind(
             fe, fo, member_dim=member_dim, dim=ns, radial=True, **sp
         ).assign_attrs(long_name=f"radial log spectral distance of {kind}")
     (de, do), (ze, zo) = fields["divergence"], fields["vorticity"]
-    re, ro = (divergence_ratio(d, q, dim=[*ns, y, x]) for d, q in ((de, ze), (do, zo)))
+    re = divergence_ratio(de, ze, dim=[*ns, y, x])
+    ro = divergence_ratio(do, zo, dim=[*ns, y, x])
     out["divergence_ratio_ens"] = re.mean(member_dim).assign_attrs(
         long_name="RMS divergence over RMS vorticity, members' mean", units="1")
     out["divergence_ratio_obs"] = ro.assign_attrs(
